@@ -1,0 +1,22 @@
+# repro: one workflow that rebuilds ten ML studies. This file is the table of contents:
+# config and validation (common.smk), one rules file per study, the cross-study report.
+from snakemake.utils import min_version
+
+min_version("9.19")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/dual_modes.smk"
+include: "workflow/rules/report.smk"
+
+
+report: "workflow/report/workflow.rst"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

@@ -1,0 +1,1 @@
+"""Shared machinery: seeding, devices, provenance-stamped io, training loop, plotting style, claims."""

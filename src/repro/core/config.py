@@ -1,0 +1,69 @@
+"""Config loading and validation: a bad config stops the workflow before any job, with one line that
+names the offending key and what is allowed.
+
+`config/config.yaml` picks the scale, studies, seeds and device; `config/studies/<study>.yaml` holds each
+study's settings for every scale. Both are checked against JSON schemas in `workflow/schemas/`.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+SCALES = ("smoke", "small", "paper")
+
+
+class ConfigError(ValueError):
+    """One-line, user-facing description of what is wrong in which file at which key."""
+
+
+def _describe(err: jsonschema.ValidationError, source: str) -> str:
+    where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+    schema = err.schema if isinstance(err.schema, dict) else {}
+    if err.validator == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        extra = sorted(set(err.instance) - set(allowed))
+        key = ".".join([*map(str, err.absolute_path), extra[0]]) if extra else where
+        return f"{source}: unknown key '{key}'; allowed here: {', '.join(allowed)}"
+    if err.validator == "enum":
+        return f"{source}: key '{where}' is {err.instance!r}; allowed: {', '.join(map(str, err.validator_value))}"
+    if err.validator == "required":
+        return f"{source}: {err.message} (at '{where}')"
+    hint = schema.get("description")
+    return f"{source}: key '{where}': {err.message}" + (f" ({hint})" if hint else "")
+
+
+def validate(data: dict, schema_path: str | Path, source: str) -> dict:
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    if errors:
+        raise ConfigError(_describe(jsonschema.exceptions.best_match(errors), source))
+    return data
+
+
+def load_study(study: str, scale: str, config_dir: str | Path = "config",
+               schema_dir: str | Path = "workflow/schemas") -> dict:
+    """The validated settings of one study at one scale."""
+    path = Path(config_dir) / "studies" / f"{study}.yaml"
+    if not path.exists():
+        raise ConfigError(f"config: key 'studies' names '{study}' but {path} does not exist")
+    data = yaml.safe_load(path.read_text()) or {}
+    validate(data, Path(schema_dir) / f"{study}.schema.yaml", str(path))
+    return data[scale]
+
+
+def load(config: dict, config_dir: str | Path = "config", schema_dir: str | Path = "workflow/schemas") -> dict:
+    """Validate the top-level config and attach each selected study's settings under `study`."""
+    validate(config, Path(schema_dir) / "config.schema.yaml", "config")
+    out = dict(config)
+    out["study"] = {s: load_study(s, config["scale"], config_dir, schema_dir) for s in config["studies"]}
+    return out
+
+
+def number(x) -> float:
+    """Numbers in configs may be written as fractions ('1/81') for readability."""
+    return float(Fraction(x)) if isinstance(x, str) else float(x)

@@ -1,0 +1,1 @@
+"""Small, readable PyTorch models shared by the studies."""

@@ -1,0 +1,1 @@
+"""One sub-package per study: data, experiments, evaluation, figures, claims."""

@@ -1,0 +1,63 @@
+"""Config validation: good configs load; a bad one fails with one line naming the key and what is allowed."""
+
+import copy
+
+import pytest
+import yaml
+
+from repro.core import config as C
+
+from conftest import ROOT
+
+
+@pytest.fixture
+def cfg():
+    return yaml.safe_load(open(f"{ROOT}/config/config.yaml"))
+
+
+def _load(c):
+    return C.load(c, f"{ROOT}/config", f"{ROOT}/workflow/schemas")
+
+
+@pytest.mark.parametrize("scale", C.SCALES)
+def test_shipped_config_is_valid_at_every_scale(cfg, scale):
+    out = _load(dict(cfg, scale=scale))
+    assert set(out["study"]["dual_modes"]) >= {"modes", "closer_task", "early_ascent", "transformer"}
+
+
+@pytest.mark.parametrize("change, expect", [
+    ({"scale": "huge"}, ["'scale'", "smoke, small, paper"]),
+    ({"colour": "red"}, ["unknown key 'colour'", "device, scale, seeds, studies"]),
+    ({"seeds": "0"}, ["'seeds'", "array"]),
+    ({"device": "tpu"}, ["'device'", "auto, cpu, cuda"]),
+    ({"studies": ["nope"]}, ["'studies.0'", "dual_modes"]),
+])
+def test_bad_top_level_config_names_the_key(cfg, change, expect):
+    with pytest.raises(C.ConfigError) as err:
+        _load({**cfg, **change})
+    msg = str(err.value)
+    assert "\n" not in msg
+    for part in expect:
+        assert part in msg, msg
+
+
+def test_bad_study_config_names_the_nested_key(tmp_path, cfg):
+    study = yaml.safe_load(open(f"{ROOT}/config/studies/dual_modes.yaml"))
+    (tmp_path / "studies").mkdir()
+    for mutate, expect in [
+        (lambda s: s["small"]["transformer"].update(stepz=3), "unknown key 'small.transformer.stepz'"),
+        (lambda s: s["paper"]["modes"].update(n_prompts="many"), "'paper.modes.n_prompts'"),
+        (lambda s: s["smoke"]["modes"].update(deltas=["1/0.5", 1]), "'smoke.modes.deltas.0'"),
+        (lambda s: s.pop("paper"), "'paper' is a required property"),
+    ]:
+        bad = copy.deepcopy(study)
+        mutate(bad)
+        (tmp_path / "studies" / "dual_modes.yaml").write_text(yaml.safe_dump(bad))
+        with pytest.raises(C.ConfigError) as err:
+            C.load(cfg, tmp_path, f"{ROOT}/workflow/schemas")
+        assert expect in str(err.value) and "dual_modes.yaml" in str(err.value), str(err.value)
+
+
+def test_fractions_in_configs():
+    assert C.number("1/81") == pytest.approx(1 / 81)
+    assert C.number(0.5) == 0.5

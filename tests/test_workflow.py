@@ -1,0 +1,161 @@
+"""The workflow end to end at smoke scale, in a throwaway copy of the repository.
+
+One module-scoped smoke run; the tests then check its outputs, that nothing is left to do, that a change
+reruns exactly its dependents, that a bad config stops before any job, the HTML report, and the DVC
+restore sequence (push, fresh clone, pull, touch, nothing to do).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.workflow
+
+
+def sh(cmd, cwd, check=True, env_extra=None):
+    env = dict(os.environ, PYTHONPATH=f"{cwd}/src", **(env_extra or {}))
+    proc = subprocess.run(cmd, cwd=cwd, shell=True, capture_output=True, text=True, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"`{cmd}` failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def copy_repo(dst: Path, scale="smoke") -> Path:
+    """Tracked and untracked-but-not-ignored files of this checkout, as a fresh git repo."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for f in files:
+        if (Path(ROOT) / f).is_file():
+            (dst / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(Path(ROOT) / f, dst / f)
+    cfg_path = dst / "config/config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["scale"] = scale
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    sh("git init -q && git add -A && git -c user.email=t@t -c user.name=t commit -qm init", dst)
+    return dst
+
+
+def planned_rules(repo, extra="") -> dict:
+    """Rules `snakemake -n` would run, with counts (empty when there is nothing to do)."""
+    out = sh(f"snakemake -n --quiet rules {extra}", repo).stdout
+    rules = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("job", "total"):
+            rules[parts[0]] = int(parts[1])
+    return rules
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    repo = copy_repo(tmp_path_factory.mktemp("smoke"))
+    sh("snakemake --cores 2", repo)
+    return repo
+
+
+def test_smoke_run_writes_every_artifact(smoke):
+    res = smoke / "results/dual_modes"
+    claims = json.loads((res / "claims.json").read_text())
+    assert {c["id"] for c in claims} == {"retrieval_then_learning", "no_retrieval_large_delta",
+                                        "posterior_concentrates", "closer_task_lower_risk", "early_ascent",
+                                        "transformer_tracks_bayes"}
+    assert all(c["holds"] is None and c["scale"] == "smoke" and c["measured"] for c in claims)
+    ev = pd.read_parquet(res / "metrics/transformer_s0.parquet")
+    assert {"k", "tf_err_learning", "bayes_err_learning", "tf_vs_bayes"} <= set(ev.columns) and len(ev) == 8
+    ea = pd.read_parquet(res / "metrics/early_ascent_d1.parquet")
+    assert ea.k.tolist() == [0, 1, 4, 16, 64, 256] and (ea.risk > 0).all()
+    for fig in ["fig4_modes", "fig4_posterior", "fig5_closer_task", "fig6_early_ascent", "transformer_vs_bayes"]:
+        assert (res / f"figures/{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (smoke / "results/REPORT.md").read_text()
+    assert all(c["id"] in report for c in claims)
+    prov = json.loads((res / "claims.json.provenance.json").read_text())
+    assert prov["scale"] == "smoke" and len(prov["git_revision"]) >= 40
+    assert not (smoke / "scratch/dual_modes/transformer_s0.state.pt").exists()  # cleared after success
+
+
+def test_finished_tree_has_nothing_to_do(smoke):
+    assert planned_rules(smoke) == {}
+
+
+def test_param_change_reruns_only_its_dependents(smoke):
+    path = smoke / "config/studies/dual_modes.yaml"
+    original = path.read_text()
+    cfg = yaml.safe_load(original)
+    cfg["smoke"]["early_ascent"]["n_prompts"] = 3000
+    path.write_text(yaml.safe_dump(cfg))
+    try:
+        assert planned_rules(smoke) == {"dual_modes_early_ascent": 1, "dual_modes_figures": 1,
+                                        "dual_modes_claims": 1, "report": 1, "all": 1}
+        cfg["smoke"]["transformer"]["steps"] = 120
+        path.write_text(yaml.safe_dump(cfg))
+        assert set(planned_rules(smoke)) == {"dual_modes_early_ascent", "dual_modes_train", "dual_modes_evaluate",
+                                             "dual_modes_figures", "dual_modes_claims", "report", "all"}
+    finally:
+        path.write_text(original)
+    assert planned_rules(smoke) == {}
+
+
+def test_library_change_reruns_only_the_rules_that_import_it(smoke):
+    fig = smoke / "src/repro/studies/dual_modes/figures.py"
+    st = fig.stat()
+    os.utime(fig, (st.st_atime, st.st_mtime + 3600))
+    try:
+        assert planned_rules(smoke) == {"dual_modes_figures": 1, "all": 1}
+    finally:
+        os.utime(fig, (st.st_atime, st.st_mtime))
+    assert planned_rules(smoke) == {}
+
+
+def test_new_seed_adds_jobs_and_reruns_nothing_else(smoke):
+    plan = planned_rules(smoke, "--config seeds=[0,1]")
+    assert plan == {"dual_modes_train": 1, "dual_modes_evaluate": 1, "dual_modes_figures": 1,
+                    "dual_modes_claims": 1, "report": 1, "all": 1}
+
+
+def test_lint_and_format_are_clean(smoke):
+    assert "good condition" in sh("snakemake --lint", smoke).stdout
+    sh("snakefmt --check .", smoke)
+
+
+def test_html_report_has_every_figure(smoke):
+    sh("snakemake --report report.html", smoke)
+    html = (smoke / "report.html").read_text(errors="ignore")
+    for fig in ["fig4_modes.png", "fig5_closer_task.png", "fig6_early_ascent.png", "transformer_vs_bayes.png"]:
+        assert fig in html
+    assert "early ascent" in html
+
+
+@pytest.mark.parametrize("override, key", [("scale=huge", "'scale'"), ("devic=cpu", "'devic'"),
+                                           ("seeds=3", "'seeds'")])
+def test_bad_config_stops_before_any_job(tmp_path, override, key):
+    repo = copy_repo(tmp_path)
+    proc = sh(f"snakemake --cores 1 --config {override}", repo, check=False)
+    assert proc.returncode != 0
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "repro config error" in ln]
+    assert len(lines) == 1 and key in lines[0], proc.stderr
+    assert not (repo / "results").exists()
+
+
+def test_dvc_restore_from_a_remote_needs_no_recompute(smoke, tmp_path):
+    remote = tmp_path / "remote"
+    sh(f"dvc remote add -f -d test {remote} && dvc commit -f -q && dvc push -q", smoke)
+    sh("git add -A && git -c user.email=t@t -c user.name=t commit -qm results", smoke)
+    clone = tmp_path / "clone"
+    sh(f"git clone -q {smoke} {clone}", tmp_path)
+    assert not (clone / "results/dual_modes/claims.json").exists()
+    sh("dvc pull -q", clone)
+    assert (clone / "results/dual_modes/checkpoints/transformer_s0.safetensors").exists()
+    sh("snakemake --touch --cores 1", clone)
+    assert planned_rules(clone) == {}
+    status = sh("dvc status", clone).stdout
+    assert "up to date" in status.lower() or status.strip() == "", status

@@ -1,0 +1,216 @@
+# dual_modes: Bayes-optimal ICL under a Gaussian task mixture (Figures 4-6) and a trained transformer.
+# Flow: three Monte Carlo sweeps + train -> evaluate, then figures and claims.
+
+
+rule dual_modes_modes:
+    input:
+        lib=lib("workflow/scripts/dual_modes/modes.py"),
+    output:
+        table="results/dual_modes/metrics/fig4_modes.parquet",
+    log:
+        "logs/dual_modes/modes.log",
+    benchmark:
+        "results/dual_modes/benchmarks/modes.tsv"
+    conda:
+        ENV
+    params:
+        cfg=study_cfg("dual_modes", "modes"),
+        seed=study_cfg("dual_modes", "mc_seed"),
+        chunk=study_cfg("dual_modes", "chunk"),
+        device=CFG["device"],
+        scale=SCALE,
+    message:
+        "dual_modes: retrieval vs learning sweep (Figure 4)"
+    script:
+        "../scripts/dual_modes/modes.py"
+
+
+rule dual_modes_closer_task:
+    input:
+        lib=lib("workflow/scripts/dual_modes/closer_task.py"),
+    output:
+        table="results/dual_modes/metrics/fig5_closer_task.parquet",
+    log:
+        "logs/dual_modes/closer_task.log",
+    benchmark:
+        "results/dual_modes/benchmarks/closer_task.tsv"
+    conda:
+        ENV
+    params:
+        cfg=study_cfg("dual_modes", "closer_task"),
+        seed=study_cfg("dual_modes", "mc_seed"),
+        chunk=study_cfg("dual_modes", "chunk"),
+        device=CFG["device"],
+        scale=SCALE,
+    message:
+        "dual_modes: risk vs distance of the task to group 1 (Figure 5)"
+    script:
+        "../scripts/dual_modes/closer_task.py"
+
+
+rule dual_modes_early_ascent:
+    input:
+        lib=lib("workflow/scripts/dual_modes/early_ascent.py"),
+    output:
+        table="results/dual_modes/metrics/early_ascent_d{d}.parquet",
+    log:
+        "logs/dual_modes/early_ascent_d{d}.log",
+    benchmark:
+        "results/dual_modes/benchmarks/early_ascent_d{d}.tsv"
+    conda:
+        ENV
+    params:
+        d="{d}",
+        ks=study_cfg("dual_modes", "early_ascent", "ks"),
+        n_prompts=study_cfg("dual_modes", "early_ascent", "n_prompts"),
+        seed=study_cfg("dual_modes", "mc_seed"),
+        chunk=study_cfg("dual_modes", "chunk"),
+        device=CFG["device"],
+        scale=SCALE,
+    message:
+        "dual_modes: early-ascent Bayes risk, d={wildcards.d} (Figure 6)"
+    script:
+        "../scripts/dual_modes/early_ascent.py"
+
+
+rule dual_modes_train:
+    input:
+        lib=lib("workflow/scripts/dual_modes/train.py"),
+    output:
+        model="results/dual_modes/checkpoints/transformer_s{seed}.safetensors",
+        history="results/dual_modes/metrics/train_history_s{seed}.parquet",
+    log:
+        "logs/dual_modes/train_s{seed}.log",
+    benchmark:
+        "results/dual_modes/benchmarks/train_s{seed}.tsv"
+    conda:
+        ENV
+    threads: 2
+    resources:
+        gpu=gpu_request(),
+        runtime=90,
+        mem_mb=8000,
+    params:
+        cfg=study_cfg("dual_modes", "transformer"),
+        seed="{seed}",
+        device=CFG["device"],
+        scale=SCALE,
+        # Resume state lives outside declared outputs: Snakemake deletes those when a job fails.
+        state="scratch/dual_modes/transformer_s{seed}.state.pt",
+    message:
+        "dual_modes: training the transformer on the mixture prior, seed {wildcards.seed}"
+    script:
+        "../scripts/dual_modes/train.py"
+
+
+rule dual_modes_evaluate:
+    input:
+        model=rules.dual_modes_train.output.model,
+        lib=lib("workflow/scripts/dual_modes/evaluate.py"),
+    output:
+        table="results/dual_modes/metrics/transformer_s{seed}.parquet",
+    log:
+        "logs/dual_modes/evaluate_s{seed}.log",
+    benchmark:
+        "results/dual_modes/benchmarks/evaluate_s{seed}.tsv"
+    conda:
+        ENV
+    threads: 2
+    resources:
+        gpu=gpu_request(),
+        runtime=30,
+        mem_mb=8000,
+    params:
+        cfg=study_cfg("dual_modes", "transformer"),
+        seed="{seed}",
+        device=CFG["device"],
+        scale=SCALE,
+    message:
+        "dual_modes: transformer vs Bayes on in-context prompts, seed {wildcards.seed}"
+    script:
+        "../scripts/dual_modes/evaluate.py"
+
+
+rule dual_modes_figures:
+    input:
+        modes=rules.dual_modes_modes.output.table,
+        closer=rules.dual_modes_closer_task.output.table,
+        ascent=expand(
+            rules.dual_modes_early_ascent.output.table,
+            d=study_cfg("dual_modes", "early_ascent", "dims"),
+        ),
+        evals=expand(rules.dual_modes_evaluate.output.table, seed=SEEDS),
+        histories=expand(rules.dual_modes_train.output.history, seed=SEEDS),
+        lib=lib("workflow/scripts/dual_modes/figures.py"),
+    output:
+        modes=report(
+            "results/dual_modes/figures/fig4_modes.png",
+            caption="../report/dual_modes/fig4_modes.rst",
+            category="dual_modes",
+        ),
+        posterior=report(
+            "results/dual_modes/figures/fig4_posterior.png",
+            caption="../report/dual_modes/fig4_posterior.rst",
+            category="dual_modes",
+        ),
+        closer=report(
+            "results/dual_modes/figures/fig5_closer_task.png",
+            caption="../report/dual_modes/fig5_closer_task.rst",
+            category="dual_modes",
+        ),
+        ascent=report(
+            "results/dual_modes/figures/fig6_early_ascent.png",
+            caption="../report/dual_modes/fig6_early_ascent.rst",
+            category="dual_modes",
+        ),
+        transformer=report(
+            "results/dual_modes/figures/transformer_vs_bayes.png",
+            caption="../report/dual_modes/transformer_vs_bayes.rst",
+            category="dual_modes",
+        ),
+    log:
+        "logs/dual_modes/figures.log",
+    localrule: True
+    conda:
+        ENV
+    params:
+        scale=SCALE,
+    message:
+        "dual_modes: figures"
+    script:
+        "../scripts/dual_modes/figures.py"
+
+
+rule dual_modes_claims:
+    input:
+        modes=rules.dual_modes_modes.output.table,
+        closer=rules.dual_modes_closer_task.output.table,
+        ascent=expand(
+            rules.dual_modes_early_ascent.output.table,
+            d=study_cfg("dual_modes", "early_ascent", "dims"),
+        ),
+        evals=expand(rules.dual_modes_evaluate.output.table, seed=SEEDS),
+        lib=lib("workflow/scripts/dual_modes/claims.py"),
+    output:
+        claims="results/dual_modes/claims.json",
+        metrics="results/dual_modes/metrics.json",
+    log:
+        "logs/dual_modes/claims.log",
+    localrule: True
+    conda:
+        ENV
+    params:
+        scale=SCALE,
+    message:
+        "dual_modes: checking the paper's claims"
+    script:
+        "../scripts/dual_modes/claims.py"
+
+
+rule dual_modes_all:
+    input:
+        rules.dual_modes_claims.output,
+        rules.dual_modes_figures.output,
+
+
+STUDY_TARGETS["dual_modes"] = rules.dual_modes_all.input
