@@ -15,8 +15,10 @@ import numpy as np
 import torch
 
 from repro.core.runtime import resolve_device
-from repro.core.train import TrainConfig, fit
-from repro.studies.dual_modes import bayes, prior as P, transformer as T
+from repro.core.train import TrainConfig
+from repro.studies.dual_modes import bayes
+from repro.studies.dual_modes import data as P
+from repro.studies.dual_modes import train as T
 
 BF16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0}
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from repro.studies.dual_modes import bayes, prior as P
+from repro.studies.dual_modes import bayes
+from repro.studies.dual_modes import data as P
 
 
 def _small_prior():

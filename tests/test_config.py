@@ -4,10 +4,9 @@ import copy
 
 import pytest
 import yaml
+from conftest import ROOT
 
 from repro.core import config as C
-
-from conftest import ROOT
 
 
 @pytest.fixture
@@ -29,6 +28,7 @@ def test_shipped_config_is_valid_at_every_scale(cfg, scale):
     ({"scale": "huge"}, ["'scale'", "smoke, small, paper"]),
     ({"colour": "red"}, ["unknown key 'colour'", "device, scale, seeds, studies"]),
     ({"seeds": "0"}, ["'seeds'", "array"]),
+    ({"seeds": [0, "one"]}, ["'seeds.1'", "integer"]),
     ({"device": "tpu"}, ["'device'", "auto, cpu, cuda"]),
     ({"studies": ["nope"]}, ["'studies.0'", "dual_modes"]),
 ])
@@ -61,3 +61,17 @@ def test_bad_study_config_names_the_nested_key(tmp_path, cfg):
 def test_fractions_in_configs():
     assert C.number("1/81") == pytest.approx(1 / 81)
     assert C.number(0.5) == 0.5
+
+
+def test_study_settings_do_not_depend_on_key_order(tmp_path, cfg):
+    study = yaml.safe_load(open(f"{ROOT}/config/studies/dual_modes.yaml"))
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "studies" / "dual_modes.yaml").write_text(yaml.safe_dump(study, sort_keys=True))
+    a = C.load(cfg, tmp_path, f"{ROOT}/workflow/schemas")["study"]["dual_modes"]
+    b = _load(cfg)["study"]["dual_modes"]
+    assert repr(a) == repr(b)  # Snakemake compares params by repr
+
+
+def test_seeds_from_the_command_line_are_coerced(cfg):
+    assert _load({**cfg, "seeds": [0, "1"]})["seeds"] == [0, 1]
+    assert _load({**cfg, "seeds": 3})["seeds"] == [3]

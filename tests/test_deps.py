@@ -6,10 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT
 
 from repro.core.deps import library_files
-
-from conftest import ROOT
 
 SCRIPTS = sorted(glob.glob(f"{ROOT}/workflow/scripts/**/*.py", recursive=True))
 

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from repro.core import claims as C, io
+from repro.core import claims as C
+from repro.core import io
 from repro.core.provenance import Provenance, config_hash
 from repro.studies.dual_modes import claims as DC
 

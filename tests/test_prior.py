@@ -2,7 +2,7 @@
 
 import torch
 
-from repro.studies.dual_modes import prior as P
+from repro.studies.dual_modes import data as P
 
 
 def test_pretraining_sampler_moments():

@@ -1,7 +1,6 @@
 """The training loop: a tiny model actually learns, and a killed run resumes to the same result."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,8 @@ import torch
 
 from repro.core.train import TrainConfig, fit, lr_at
 from repro.models.gpt import GPT, GPTConfig
-from repro.studies.dual_modes import prior as P, transformer as T
+from repro.studies.dual_modes import data as P
+from repro.studies.dual_modes import train as T
 
 
 def test_lr_schedule_warms_up_then_decays():
@@ -23,24 +23,25 @@ def test_lr_schedule_warms_up_then_decays():
 
 
 def test_tiny_gpt_learns_in_context_regression():
-    """On a single-group prior (plain linear regression) the model must beat the zero predictor by far."""
-    prior = P.Prior(mu=torch.zeros(1, 2), w=torch.zeros(1, 2), pi=torch.ones(1), sigma_x=1.0, sigma_y=0.1,
+    """On a single-group prior (plain 1-d linear regression) the model must learn to use the demos."""
+    prior = P.Prior(mu=torch.zeros(1, 1), w=torch.zeros(1, 1), pi=torch.ones(1), sigma_x=1.0, sigma_y=0.1,
                     sigma_mu=0.01, sigma_w=1.0)
-    torch.manual_seed(0)
-    mc = T.model_config(2, 8, n_layer=2, n_head=2, d_model=32)
-    model, hist = T.train(prior, mc, 8, 64, TrainConfig(steps=400, lr=2e-3, warmup=20, log_every=50), seed=0,
+    mc = T.model_config(1, 8, n_layer=2, n_head=2, d_model=32)
+    model, hist = T.train(prior, mc, 8, 64, TrainConfig(steps=300, lr=3e-3, warmup=20, log_every=50), seed=0,
                           device=torch.device("cpu"))
-    X, Y = P.sample_pretraining(prior, 512, 8, torch.Generator().manual_seed(99))
+    X, Y = P.sample_pretraining(prior, 1024, 8, torch.Generator().manual_seed(99))
     with torch.no_grad():
-        err = ((T.predict(model, X, Y) - Y) ** 2)[:, 4:].mean().item()  # with >= 4 demos
-    assert hist.loss.iloc[-1] < 0.6 * hist.loss.iloc[0]
-    assert err < 0.5 * Y.var().item()  # the zero predictor scores Var(y) = 2
+        err = ((T.predict(model, X, Y) - Y) ** 2).mean(0)
+    # Without demos nothing beats Var(y) ~ 1; with 4+ demos a learner gets close to the noise floor 0.01.
+    assert err[0] > 0.5
+    assert err[4:].mean() < 0.25 * err[0]
+    assert hist.loss.iloc[-1] < hist.loss.iloc[0]
 
 
 RESUME_SCRIPT = textwrap.dedent("""
     import json, sys, torch
     from repro.core.train import TrainConfig
-    from repro.studies.dual_modes import prior as P, transformer as T
+    from repro.studies.dual_modes import data as P, train as T
     torch.set_num_threads(1)
     state, out, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
     prior = P.regular4(1 / 9, torch.float32)

@@ -9,13 +9,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import ROOT
 
 pytestmark = pytest.mark.workflow
@@ -107,12 +105,13 @@ def test_param_change_reruns_only_its_dependents(smoke):
 
 def test_library_change_reruns_only_the_rules_that_import_it(smoke):
     fig = smoke / "src/repro/studies/dual_modes/figures.py"
-    st = fig.stat()
-    os.utime(fig, (st.st_atime, st.st_mtime + 3600))
+    original = fig.read_text()
+    fig.write_text(original + "\n# an edit\n")
     try:
         assert planned_rules(smoke) == {"dual_modes_figures": 1, "all": 1}
     finally:
-        os.utime(fig, (st.st_atime, st.st_mtime))
+        fig.write_text(original)
+    # Same content again: Snakemake's recorded checksum shows the newer mtime is not a change.
     assert planned_rules(smoke) == {}
 
 
@@ -123,7 +122,8 @@ def test_new_seed_adds_jobs_and_reruns_nothing_else(smoke):
 
 
 def test_lint_and_format_are_clean(smoke):
-    assert "good condition" in sh("snakemake --lint", smoke).stdout
+    lint = sh("snakemake --lint", smoke)
+    assert "good condition" in lint.stdout + lint.stderr
     sh("snakefmt --check .", smoke)
 
 
@@ -136,14 +136,14 @@ def test_html_report_has_every_figure(smoke):
 
 
 @pytest.mark.parametrize("override, key", [("scale=huge", "'scale'"), ("devic=cpu", "'devic'"),
-                                           ("seeds=3", "'seeds'")])
+                                           ("seeds=[0,x]", "'seeds.1'")])
 def test_bad_config_stops_before_any_job(tmp_path, override, key):
     repo = copy_repo(tmp_path)
     proc = sh(f"snakemake --cores 1 --config {override}", repo, check=False)
     assert proc.returncode != 0
     lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "repro config error" in ln]
     assert len(lines) == 1 and key in lines[0], proc.stderr
-    assert not (repo / "results").exists()
+    assert [p.name for p in (repo / "results").iterdir()] == [".gitignore"]  # the tracked file only
 
 
 def test_dvc_restore_from_a_remote_needs_no_recompute(smoke, tmp_path):
@@ -157,5 +157,7 @@ def test_dvc_restore_from_a_remote_needs_no_recompute(smoke, tmp_path):
     assert (clone / "results/dual_modes/checkpoints/transformer_s0.safetensors").exists()
     sh("snakemake --touch --cores 1", clone)
     assert planned_rules(clone) == {}
+    metrics = sh("dvc metrics show --json", clone).stdout
+    assert "early_ascent" in metrics and "transformer_tracks_bayes" in metrics
     status = sh("dvc status", clone).stdout
     assert "up to date" in status.lower() or status.strip() == "", status

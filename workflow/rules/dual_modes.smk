@@ -85,7 +85,7 @@ rule dual_modes_train:
         "results/dual_modes/benchmarks/train_s{seed}.tsv"
     conda:
         ENV
-    threads: 2
+    threads: 8  # capped at --cores; CPU training uses them all
     resources:
         gpu=gpu_request(),
         runtime=90,
@@ -115,7 +115,7 @@ rule dual_modes_evaluate:
         "results/dual_modes/benchmarks/evaluate_s{seed}.tsv"
     conda:
         ENV
-    threads: 2
+    threads: 8  # capped at --cores; CPU training uses them all
     resources:
         gpu=gpu_request(),
         runtime=30,

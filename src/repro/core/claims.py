@@ -7,7 +7,7 @@ anything. `results/REPORT.md` gathers every study's claims.json into one table.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 SCALES = ("smoke", "small", "paper")
 

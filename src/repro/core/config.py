@@ -53,15 +53,37 @@ def load_study(study: str, scale: str, config_dir: str | Path = "config",
         raise ConfigError(f"config: key 'studies' names '{study}' but {path} does not exist")
     data = yaml.safe_load(path.read_text()) or {}
     validate(data, Path(schema_dir) / f"{study}.schema.yaml", str(path))
-    return data[scale]
+    return canonical(data[scale])
+
+
+def canonical(node):
+    """Dicts with sorted keys, recursively. Snakemake hashes params by their repr, so without this merely
+    reordering keys in a YAML file would rerun every job that receives them."""
+    if isinstance(node, dict):
+        return {k: canonical(node[k]) for k in sorted(node)}
+    if isinstance(node, list):
+        return [canonical(v) for v in node]
+    return node
 
 
 def load(config: dict, config_dir: str | Path = "config", schema_dir: str | Path = "workflow/schemas") -> dict:
     """Validate the top-level config and attach each selected study's settings under `study`."""
+    config = _from_command_line(config)
     validate(config, Path(schema_dir) / "config.schema.yaml", "config")
     out = dict(config)
     out["study"] = {s: load_study(s, config["scale"], config_dir, schema_dir) for s in config["studies"]}
     return out
+
+
+def _from_command_line(config: dict) -> dict:
+    """`--config seeds=[0,1]` arrives as [0, '1'] and `seeds=3` as 3: accept both as lists of ints."""
+    config = dict(config)
+    seeds = config.get("seeds")
+    if isinstance(seeds, int):
+        seeds = [seeds]
+    if isinstance(seeds, list):
+        config["seeds"] = [int(s) if isinstance(s, str) and s.strip().isdigit() else s for s in seeds]
+    return config
 
 
 def number(x) -> float:

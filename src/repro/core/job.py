@@ -6,7 +6,8 @@
 
 `Job` sends stdout/stderr to the rule's log, applies the thread budget, seeds everything, resolves the
 device, and stamps every output with provenance built from the rule's params (never from the global
-config, so provenance and rerun triggers agree).
+config, so provenance and rerun triggers agree). It imports no plotting or model code on purpose: every
+module a script imports is an input of its rule, so a figure-style edit must not rerun training.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import sys
 import traceback
 
-from repro.core import io, plotting
+from repro.core import io
 from repro.core.provenance import Provenance
 from repro.core.runtime import configure_threads, resolve_device, seed_everything
 
@@ -36,7 +37,6 @@ class Job:
             sys.stdout = sys.stderr = self._log
         configure_threads(self.smk.threads)
         seed_everything(self.seed)
-        plotting.style()
         print(f"[repro] rule={self.smk.rule} device={self.device} seed={self.seed} threads={self.smk.threads}",
               file=sys.stderr)
         return self
@@ -54,9 +54,6 @@ class Job:
 
     def write_json(self, obj, path):
         io.write_json(obj, path, self.prov)
-
-    def save_figure(self, fig, path):
-        plotting.save_figure(fig, path, self.prov)
 
     def save_checkpoint(self, state_dict, path, config):
         io.save_checkpoint(state_dict, path, config, self.prov)

@@ -1,7 +1,7 @@
 """Adapter: transformer vs Bayes predictor on the same in-context prompts -> parquet."""
 from repro.core.job import Job
-from repro.studies.dual_modes import transformer
+from repro.studies.dual_modes import evaluate
 
 with Job(snakemake) as job:
-    table = transformer.evaluate_checkpoint(snakemake.input.model, job.cfg, seed=job.seed, device=job.device)
+    table = evaluate.evaluate_checkpoint(snakemake.input.model, job.cfg, seed=job.seed, device=job.device)
     job.write_parquet(table, snakemake.output.table)

@@ -1,7 +1,7 @@
 """Adapter: train the transformer on the mixture prior -> safetensors checkpoint + loss history."""
 from repro.core.job import Job
 from repro.core.train import clear_state
-from repro.studies.dual_modes import transformer
+from repro.studies.dual_modes import train as transformer
 
 with Job(snakemake) as job:
     model, history = transformer.train_from_config(job.cfg, seed=job.seed, device=job.device,

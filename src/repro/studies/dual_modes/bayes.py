@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from repro.studies.dual_modes.prior import Prior
+from repro.studies.dual_modes.data import Prior
 
 
 @dataclass
@@ -78,7 +78,9 @@ def sweep(prior: Prior, task_mu, task_w, retrieval_w, ks, n_prompts: int, g: tor
     draw = lambda m: task_mu + prior.sigma_x * torch.randn(n_prompts, m, d, generator=g, device=dev, dtype=dt)  # noqa: E731
     xq = draw(1)[:, 0]
     y_learn, y_retr = xq @ task_w, xq @ retrieval_w
-    S, A, b = xq.clone(), torch.zeros(n_prompts, d, d, dtype=dt, device=dev), torch.zeros(n_prompts, d, dtype=dt, device=dev)
+    S = xq.clone()
+    A = torch.zeros(n_prompts, d, d, dtype=dt, device=dev)
+    b = torch.zeros(n_prompts, d, dtype=dt, device=dev)
     have, out = 0, {"err_learning": [], "err_retrieval": [], "pi": [], "w_dist": []}
     for k in ks:
         while have < k:

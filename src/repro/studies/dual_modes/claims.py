@@ -89,7 +89,8 @@ def closer_task_claim(fig5: pd.DataFrame, small_ks=(1, 2, 4)) -> Claim:
     return Claim(
         id="closer_task_lower_risk",
         statement="The closer the in-context task to a pretraining group, the lower the small-k risk.",
-        rule=f"for delta<1 and k in {list(small_ks)}: risk(r=3) < risk(r=5/3) < risk(r=1) (measured: risks, closest first)",
+        rule=f"for delta<1 and k in {list(small_ks)}: risk(r=3) < risk(r=5/3) < risk(r=1) "
+             "(measured: risks, closest task first)",
         measured=measured, holds=bool(measured) and ok, figure="fig5_closer_task.png",
         paper_value="Figure 5 (qualitative)")
 
@@ -118,21 +119,27 @@ def early_ascent_claim(tables: list[pd.DataFrame], bump_kmax: int = 64) -> Claim
 def transformer_claim(evals: list[pd.DataFrame]) -> Claim:
     measured, ok = {}, True
     for i, ev in enumerate(evals):
-        num_k = len(ev)
-        grid = power2_grid(num_k)
+        grid = power2_grid(len(ev))
         g = ev.set_index("k").loc[grid]
         ks_t = crossover_k(grid, g.tf_err_learning, g.tf_err_retrieval)
         ks_b = crossover_k(grid, g.bayes_err_learning, g.bayes_err_retrieval)
-        pos = lambda k: grid.index(k) if k in grid else len(grid)  # noqa: E731
+        # Both phases must show in the transformer itself: retrieval ahead at some k >= 1, learning ahead at
+        # the last k (a crossover "beyond the grid" does not count as one grid step away).
+        after0 = g.index >= 1
+        tf_retrieves = bool((g.tf_err_retrieval[after0] < g.tf_err_learning[after0]).any())
+        tf_learns = bool(g.tf_err_learning.iloc[-1] < g.tf_err_retrieval.iloc[-1])
         rel = float(ev.tf_vs_bayes.mean() / ev.y_sq.mean())
-        holds = rel < TRACK_TOL and abs(pos(ks_t) - pos(ks_b)) <= 1
+        steps_apart = abs(grid.index(ks_t) - grid.index(ks_b)) if ks_t in grid and ks_b in grid else None
+        holds = rel < TRACK_TOL and tf_retrieves and tf_learns and steps_apart is not None and steps_apart <= 1
         ok &= holds
-        measured[f"seed{i}"] = {"tf_vs_bayes_rel": rel, "k_star_tf": ks_t, "k_star_bayes": ks_b}
+        measured[f"seed{i}"] = {"tf_vs_bayes_rel": rel, "k_star_tf": ks_t, "k_star_bayes": ks_b,
+                                "tf_retrieval_phase": tf_retrieves, "tf_learning_phase": tf_learns}
     return Claim(
         id="transformer_tracks_bayes",
         statement="A transformer trained on the prior follows the Bayes predictor, retrieval-then-learning included.",
-        rule=f"mean_k E[(F^-F*)^2] < {TRACK_TOL:g} E[y*^2] and transformer crossover within one step of Bayes on "
-             "the grid 0,1,2,4,..,num_k-1, for every seed",
+        rule=f"for every seed: mean_k E[(F^-F*)^2] < {TRACK_TOL:g} E[y*^2]; the transformer is closer to w_1.x "
+             "than to w*.x at some k>=1 and closer to w*.x at the last k; its crossover k* lies within one step "
+             "of the Bayes k* on the grid 0,1,2,4,..,num_k-1",
         measured=measured, holds=bool(measured) and ok, figure="transformer_vs_bayes.png",
         paper_value="Figures 9-11 (qualitative)")
 

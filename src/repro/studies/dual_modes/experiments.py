@@ -9,7 +9,8 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from repro.studies.dual_modes import bayes, prior as P
+from repro.studies.dual_modes import bayes
+from repro.studies.dual_modes import data as P
 
 
 def _gen(seed: int, device) -> torch.Generator:
@@ -32,10 +33,9 @@ def retrieval_vs_learning(deltas, ks, n_prompts: int, seed: int, device="cpu", c
         gap = task - prior.w[0]
         err_ret_inf = float(gap @ gap + (gap @ task) ** 2)
         for j, k in enumerate(sorted(ks)):
-            row = {"delta": float(delta), "k": int(k),
-                   "err_learning": float(r["err_learning"][j].mean()), "se_learning": float(_se(r["err_learning"][j])),
-                   "err_retrieval": float(r["err_retrieval"][j].mean()), "se_retrieval": float(_se(r["err_retrieval"][j])),
-                   "err_retrieval_task": err_ret_inf}
+            el, er = r["err_learning"][j], r["err_retrieval"][j]
+            row = {"delta": float(delta), "k": int(k), "err_learning": float(el.mean()), "se_learning": float(_se(el)),
+                   "err_retrieval": float(er.mean()), "se_retrieval": float(_se(er)), "err_retrieval_task": err_ret_inf}
             for m in range(prior.M):
                 row[f"pi_{m + 1}"] = float(r["pi"][j, :, m].mean())
                 row[f"w_dist_{m + 1}"] = float(r["w_dist"][j, :, m].mean())

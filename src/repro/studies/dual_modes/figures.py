@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-from matplotlib import ticker
 import pandas as pd
 import seaborn as sns
+from matplotlib import ticker
 
 
 def _delta_label(d: float) -> str:

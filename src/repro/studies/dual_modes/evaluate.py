@@ -1,0 +1,51 @@
+"""The trained transformer against the Bayes predictor on the same in-context prompts."""
+
+from __future__ import annotations
+
+import pandas as pd
+import torch
+
+from repro.core.io import load_checkpoint
+from repro.models.gpt import GPT, GPTConfig
+from repro.studies.dual_modes import bayes
+from repro.studies.dual_modes import data as P
+from repro.studies.dual_modes.train import predict, prior_from_config
+
+
+@torch.no_grad()
+def evaluate(model: GPT, prior: P.Prior, num_k: int, n_prompts: int, seed: int, device: torch.device,
+             batch: int = 1024) -> pd.DataFrame:
+    """Transformer F^ and Bayes F* on the *same* in-context sequences, for every k < num_k.
+
+    Errors against the learning target y* = w*.x and the retrieval target y^a = w_1.x, and E[(F^ - F*)^2].
+    """
+    prior64 = prior.to(device, torch.float64)
+    task = P.regular4_task(prior64)
+    g = torch.Generator(device=device).manual_seed(seed)
+    sums = {}
+    for start in range(0, n_prompts, batch):
+        X, Y = P.sample_incontext(task, task, min(batch, n_prompts - start), num_k, g, prior.sigma_x)
+        f_t = predict(model, X.float(), Y.float()).double()
+        f_b = bayes.prefix_posteriors(prior64, X, Y).yhat
+        y_ret = X @ prior64.w[0]
+        terms = {"tf_err_learning": (f_t - Y) ** 2, "tf_err_retrieval": (f_t - y_ret) ** 2,
+                 "bayes_err_learning": (f_b - Y) ** 2, "bayes_err_retrieval": (f_b - y_ret) ** 2,
+                 "tf_vs_bayes": (f_t - f_b) ** 2, "y_sq": Y**2}
+        for key, v in terms.items():
+            s, s2 = sums.get(key, (0.0, 0.0))
+            sums[key] = (s + v.sum(0), s2 + (v**2).sum(0))
+    out = {"k": torch.arange(num_k)}
+    for key, (s, s2) in sums.items():
+        mean = s / n_prompts
+        out[key] = mean
+        out[f"se_{key}"] = ((s2 / n_prompts - mean**2).clamp_min(0) / n_prompts).sqrt()
+    return pd.DataFrame({k: v.cpu().numpy() for k, v in out.items()})
+
+
+def evaluate_checkpoint(path, cfg: dict, *, seed: int, device) -> pd.DataFrame:
+    state, mcfg = load_checkpoint(path, device)
+    model = GPT(GPTConfig(**mcfg)).to(device)
+    model.load_state_dict(state)
+    model.eval()
+    # Evaluation prompts use a seed disjoint from every training step's generator.
+    return evaluate(model, prior_from_config(cfg), cfg["num_k"], cfg["eval_prompts"], seed=10_000 + seed, device=device)
