@@ -114,3 +114,6 @@ def test_sweep_matches_direct_posterior_on_the_same_stream():
         X = demos[:, :k]
         post = bayes.posterior_from_prompt(prior, X, X @ task, xq)
         torch.testing.assert_close(out["err_learning"][j], (post.yhat - xq @ task) ** 2)
+        torch.testing.assert_close(out["err_retrieval"][j], (post.yhat - xq @ prior.w[0]) ** 2)
+        torch.testing.assert_close(out["pi"][j], post.pi)
+        torch.testing.assert_close(out["w_dist"][j], (post.w - task).norm(dim=-1))

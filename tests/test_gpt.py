@@ -98,3 +98,18 @@ def test_max_len_is_enforced():
     m = _model()
     with pytest.raises(ValueError):
         m(torch.zeros(1, 17, dtype=torch.long))
+
+
+def test_rotary_scores_depend_only_on_the_position_difference():
+    from repro.models.gpt import apply_rotary, rotary_tables
+
+    cos, sin = rotary_tables(32, 16, "cpu")
+    q, k = torch.randn(16), torch.randn(16)
+    # Place the same q and k at every position; the score q_i . k_j must be a function of i - j alone.
+    Q = apply_rotary(q.expand(1, 1, 32, 16), cos, sin)[0, 0]
+    K = apply_rotary(k.expand(1, 1, 32, 16), cos, sin)[0, 0]
+    S = Q @ K.T
+    for shift in (0, 3, 11):
+        diag = torch.diagonal(S, offset=shift)
+        torch.testing.assert_close(diag, diag[0].expand_as(diag), atol=1e-4, rtol=1e-4)
+    assert (S[0, 0] - S[0, 5]).abs() > 1e-3  # and it does depend on the difference

@@ -70,3 +70,63 @@ def test_records_blank_verdicts_at_smoke_and_report_flags_failures():
     json.dumps(small)
     with pytest.raises(ValueError):
         C.records(c + [C.Claim("a", "s", "r", {}, True)], "small")
+
+
+def _fig4(deltas_errs):
+    """Synthetic Figure-4 table: {delta: (err_learning list, err_retrieval list, pi_1 list)} on k grid."""
+    ks = [0, 1, 2, 4, 8]
+    rows = []
+    for delta, (el, er, pi) in deltas_errs.items():
+        for k, a, b, p in zip(ks, el, er, pi):
+            rows.append({"delta": delta, "k": k, "err_learning": a, "err_retrieval": b, "err_retrieval_task": 0.25,
+                         "pi_1": p, "pi_2": 1 - p})
+    return pd.DataFrame(rows)
+
+
+def test_modes_claims_follow_their_rules():
+    good = _fig4({1 / 81: ([.6, .5, .4, .3, .05], [.7, .3, .05, .1, .2], [.3, .5, .8, .95, .99]),
+                  9.0: ([2, .9, .3, .01, 0], [1.8, 1.0, .5, .26, .25], [.3, .3, .3, .3, .3])})
+    c = {x.id: x for x in DC.modes_claims(good)}
+    assert c["retrieval_then_learning"].holds and c["no_retrieval_large_delta"].holds
+    assert c["posterior_concentrates"].holds and c["crossover_nonincreasing"].holds
+    assert c["crossover_nonincreasing"].measured == {"1/81": 8, "9": 1}
+    # Small delta that never retrieves, large delta that does: both claims must fail.
+    bad = _fig4({1 / 81: ([.6, .5, .4, .3, .05], [.7, .6, .5, .4, .3], [.3, .3, .3, .3, .3]),
+                 9.0: ([2, .9, .3, .2, .2], [1.8, .5, .05, .02, .03], [.3, .5, .8, .9, .95])})
+    c = {x.id: x for x in DC.modes_claims(bad)}
+    assert not c["retrieval_then_learning"].holds and not c["no_retrieval_large_delta"].holds
+    assert not c["posterior_concentrates"].holds and not c["crossover_nonincreasing"].holds
+
+
+def test_closer_task_claim_needs_strict_order():
+    rows = [{"delta": 1 / 9, "r": r, "k": k, "risk": risk} for k in (1, 2, 4)
+            for r, risk in ((1.0, .6), (5 / 3, .5), (3.0, .4))]
+    assert DC.closer_task_claim(pd.DataFrame(rows)).holds
+    rows[-1]["risk"] = .55  # k=4: closest task no longer best
+    assert not DC.closer_task_claim(pd.DataFrame(rows)).holds
+
+
+def test_power2_grid():
+    assert DC.power2_grid(32) == [0, 1, 2, 4, 8, 16, 31]
+    assert DC.power2_grid(8) == [0, 1, 2, 4, 7]
+
+
+def _eval_table(tf_l, tf_r, b_l, b_r, n=8):
+    ks = list(range(n))
+    return pd.DataFrame({"k": ks, "tf_err_learning": tf_l, "tf_err_retrieval": tf_r, "bayes_err_learning": b_l,
+                         "bayes_err_retrieval": b_r, "tf_vs_bayes": 0.01, "y_sq": 2.0})
+
+
+def test_transformer_claim_requires_both_phases_and_a_close_crossover():
+    bayes_l = [.6, .5, .4, .3, .2, .15, .1, .05]
+    bayes_r = [.7, .4, .3, .2, .25, .3, .35, .4]
+    ok = _eval_table(bayes_l, bayes_r, bayes_l, bayes_r)
+    assert DC.transformer_claim([ok], "1/16").holds
+    # Pure learner: never closer to w_1 -> no retrieval phase.
+    learner = _eval_table(bayes_l, [x + 1 for x in bayes_l], bayes_l, bayes_r)
+    assert not DC.transformer_claim([learner]).holds
+    # Pure retriever: never learns by the last k, even though "never" is one grid step past Bayes' k*.
+    retriever = _eval_table([x + 1 for x in bayes_r], bayes_r, bayes_l, bayes_r)
+    assert not DC.transformer_claim([retriever]).holds
+    far = _eval_table(bayes_l, bayes_r, bayes_l, bayes_r).assign(tf_vs_bayes=0.5)
+    assert not DC.transformer_claim([far]).holds

@@ -87,18 +87,27 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     a, b = json.loads(ref_out.read_text()), json.loads(out.read_text())
     assert abs(a["mse"] - b["mse"]) < 1e-6
     assert all(abs(x - y) < 1e-5 for x, y in zip(a["weights"], b["weights"]))
-    assert len(a["losses"]) == len(b["losses"])
+    assert len(a["losses"]) == len(b["losses"]) == steps // 5
+    assert all(abs(x - y) < 1e-6 for x, y in zip(a["losses"], b["losses"]))
 
 
 def test_state_from_another_config_is_ignored(tmp_path):
     state = tmp_path / "state.pt"
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(n_layer=1, n_head=1, d_model=8, max_len=4, d_in=2, d_out=1))
     batch = lambda g: torch.randn(4, 4, 2, generator=g)  # noqa: E731
     loss = lambda m, x: m(x).pow(2).mean()  # noqa: E731
-    fit(model, batch, loss, TrainConfig(steps=20, lr=1e-3, save_every=10), seed=0, device=torch.device("cpu"),
-        state_path=state, run_hash="a")
+
+    def run(cfg, run_hash, state_path):
+        torch.manual_seed(0)
+        model = GPT(GPTConfig(n_layer=1, n_head=1, d_model=8, max_len=4, d_in=2, d_out=1))
+        hist = fit(model, batch, loss, cfg, seed=0, device=torch.device("cpu"), state_path=state_path,
+                   run_hash=run_hash)
+        return model, hist
+
+    run(TrainConfig(steps=20, lr=1e-3, save_every=10), "a", state)
     assert torch.load(state, weights_only=True)["step"] == 10
-    hist = fit(model, batch, loss, TrainConfig(steps=20, lr=1e-3, save_every=100, log_every=5), seed=0,
-               device=torch.device("cpu"), state_path=state, run_hash="b")
-    assert hist.step.tolist() == [5, 10, 15, 20]  # started from scratch, not from step 10
+    cfg_b = TrainConfig(steps=20, lr=1e-2, save_every=100, log_every=5)
+    model_b, hist = run(cfg_b, "b", state)  # another config: must start from scratch
+    fresh, _ = run(cfg_b, "b", None)
+    assert hist.step.tolist() == [5, 10, 15, 20]
+    for p, q in zip(model_b.parameters(), fresh.parameters()):
+        torch.testing.assert_close(p, q)

@@ -65,7 +65,8 @@ def test_smoke_run_writes_every_artifact(smoke):
     res = smoke / "results/dual_modes"
     claims = json.loads((res / "claims.json").read_text())
     assert {c["id"] for c in claims} == {"retrieval_then_learning", "no_retrieval_large_delta",
-                                        "posterior_concentrates", "closer_task_lower_risk", "early_ascent",
+                                        "posterior_concentrates", "crossover_nonincreasing", "closer_task_lower_risk",
+                                        "early_ascent",
                                         "transformer_tracks_bayes"}
     assert all(c["holds"] is None and c["scale"] == "smoke" and c["measured"] for c in claims)
     ev = pd.read_parquet(res / "metrics/transformer_s0.parquet")
@@ -98,6 +99,11 @@ def test_param_change_reruns_only_its_dependents(smoke):
         path.write_text(yaml.safe_dump(cfg))
         assert set(planned_rules(smoke)) == {"dual_modes_early_ascent", "dual_modes_train", "dual_modes_evaluate",
                                              "dual_modes_figures", "dual_modes_claims", "report", "all"}
+        cfg["smoke"]["transformer"]["steps"] = 100
+        cfg["smoke"]["transformer"]["eval_prompts"] = 300  # evaluation only: must not retrain
+        path.write_text(yaml.safe_dump(cfg))
+        assert set(planned_rules(smoke)) == {"dual_modes_early_ascent", "dual_modes_evaluate", "dual_modes_figures",
+                                             "dual_modes_claims", "report", "all"}
     finally:
         path.write_text(original)
     assert planned_rules(smoke) == {}

@@ -33,6 +33,16 @@ def study_cfg(study, *keys):
     return node
 
 
+def pick(block, *keys):
+    """Only `keys` of a settings block: a rule's params should hold exactly what its job reads."""
+    return {k: block[k] for k in keys}
+
+
+def omit(block, *keys):
+    """A settings block without `keys` (e.g. evaluation settings must not retrain a model)."""
+    return {k: v for k, v in block.items() if k not in keys}
+
+
 def lib(script):
     """Library files `script` imports (transitively): rule inputs, since Snakemake cannot see imports."""
     return list(library_files(script))

@@ -91,7 +91,7 @@ rule dual_modes_train:
         runtime=90,
         mem_mb=8000,
     params:
-        cfg=study_cfg("dual_modes", "transformer"),
+        cfg=omit(study_cfg("dual_modes", "transformer"), "eval_prompts"),
         seed="{seed}",
         device=CFG["device"],
         scale=SCALE,
@@ -121,7 +121,9 @@ rule dual_modes_evaluate:
         runtime=30,
         mem_mb=8000,
     params:
-        cfg=study_cfg("dual_modes", "transformer"),
+        cfg=pick(
+            study_cfg("dual_modes", "transformer"), "delta", "num_k", "eval_prompts"
+        ),
         seed="{seed}",
         device=CFG["device"],
         scale=SCALE,
@@ -201,6 +203,7 @@ rule dual_modes_claims:
         ENV
     params:
         scale=SCALE,
+        transformer_delta=study_cfg("dual_modes", "transformer", "delta"),
     message:
         "dual_modes: checking the paper's claims"
     script:

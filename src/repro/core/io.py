@@ -31,6 +31,9 @@ def atomic_path(path: str | os.PathLike):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; shared caches and clusters need the usual mode
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -67,6 +70,11 @@ def read_provenance(path) -> dict:
 def sidecar(path) -> Path:
     path = Path(path)
     return path.with_name(path.name + ".provenance.json")
+
+
+def write_text(text: str, path) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 
 
 def write_json(obj, path, prov: Provenance | None = None) -> None:

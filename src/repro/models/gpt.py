@@ -50,17 +50,19 @@ class GPTConfig:
         return asdict(self)
 
 
-def rotary_tables(length: int, head_dim: int, device, dtype=torch.float32):
+def rotary_tables(length: int, head_dim: int, device):
+    """cos/sin of position x frequency, kept in fp32: bf16 angles lose the position information."""
     inv = 1.0 / (10000 ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim))
     ang = torch.outer(torch.arange(length, device=device, dtype=torch.float32), inv)
-    return ang.cos().to(dtype), ang.sin().to(dtype)
+    return ang.cos(), ang.sin()
 
 
 def apply_rotary(x, cos, sin):
-    """x: (B, H, T, hd); rotate consecutive pairs of channels by position-dependent angles."""
-    x1, x2 = x[..., 0::2], x[..., 1::2]
+    """x: (B, H, T, hd); rotate consecutive pairs of channels by position-dependent angles (in fp32)."""
+    xf = x.float()
+    x1, x2 = xf[..., 0::2], xf[..., 1::2]
     out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
-    return out.flatten(-2)
+    return out.flatten(-2).to(x.dtype)
 
 
 class Attention(nn.Module):
@@ -130,7 +132,7 @@ class GPT(nn.Module):
         h = self.read_in(x)
         if self.pos_emb is not None:
             h = h + self.pos_emb(torch.arange(T, device=h.device))
-        rope = (rotary_tables(T, self.cfg.d_model // self.cfg.n_head, h.device, h.dtype)
+        rope = (rotary_tables(T, self.cfg.d_model // self.cfg.n_head, h.device)
                 if self.cfg.pos == "rotary" else None)
         attn_mask = self._mask(T, key_padding_mask, h.device)
         read, patch, saved = set(read), patch or {}, {}

@@ -65,16 +65,21 @@ def prefix_posteriors(prior: Prior, X, Y) -> Posterior:
     return posterior(prior, S, A, b, (k + 1)[None, :].expand(X.shape[0], -1), X)
 
 
+MAX_CHUNK_ELEMENTS = 2**25  # one chunk of demos holds at most this many numbers (256 MB in float64)
+
+
 def sweep(prior: Prior, task_mu, task_w, retrieval_w, ks, n_prompts: int, g: torch.Generator,
           chunk: int = 4096):
     """Common-random-numbers sweep over k: one long demo stream per prompt, truncated at every k in `ks`.
 
     Demos are drawn chunk by chunk and only the sufficient statistics are kept, so k can reach 10^5
-    without materialising the stream. Returns a dict of (len(ks), n_prompts) tensors: squared errors
+    without materialising the stream; a chunk is at most `chunk` demos per prompt and MAX_CHUNK_ELEMENTS
+    numbers in all. Returns a dict of (len(ks), n_prompts) tensors: squared errors
     against the learning and retrieval targets, and the posterior group weights (len(ks), n_prompts, M).
     """
     ks = sorted(int(k) for k in ks)
     dev, dt, d = prior.mu.device, prior.mu.dtype, prior.d
+    chunk = max(1, min(chunk, MAX_CHUNK_ELEMENTS // (n_prompts * d)))
     draw = lambda m: task_mu + prior.sigma_x * torch.randn(n_prompts, m, d, generator=g, device=dev, dtype=dt)  # noqa: E731
     xq = draw(1)[:, 0]
     y_learn, y_retr = xq @ task_w, xq @ retrieval_w
@@ -87,7 +92,7 @@ def sweep(prior: Prior, task_mu, task_w, retrieval_w, ks, n_prompts: int, g: tor
             X = draw(min(chunk, k - have))
             S += X.sum(1)
             A += X.transpose(1, 2) @ X
-            b += (X * (X @ task_w)[..., None]).sum(1)
+            b += torch.einsum("pmd,pm->pd", X, X @ task_w)
             have += X.shape[1]
         post = posterior(prior, S, A, b, k + 1, xq)
         out["err_learning"].append((post.yhat - y_learn) ** 2)

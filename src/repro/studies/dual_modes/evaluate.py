@@ -11,6 +11,7 @@ from repro.studies.dual_modes import bayes
 from repro.studies.dual_modes import data as P
 from repro.studies.dual_modes.train import predict, prior_from_config
 
+EVAL_SEED_BASE = 2**40  # evaluation prompts never reuse a training batch's generator seed
 
 @torch.no_grad()
 def evaluate(model: GPT, prior: P.Prior, num_k: int, n_prompts: int, seed: int, device: torch.device,
@@ -47,5 +48,6 @@ def evaluate_checkpoint(path, cfg: dict, *, seed: int, device) -> pd.DataFrame:
     model = GPT(GPTConfig(**mcfg)).to(device)
     model.load_state_dict(state)
     model.eval()
-    # Evaluation prompts use a seed disjoint from every training step's generator.
-    return evaluate(model, prior_from_config(cfg), cfg["num_k"], cfg["eval_prompts"], seed=10_000 + seed, device=device)
+    # Training step t of seed s draws from generator seed s * 1_000_003 + t (< 2^40 for any real run).
+    return evaluate(model, prior_from_config(cfg), cfg["num_k"], cfg["eval_prompts"], seed=EVAL_SEED_BASE + seed,
+                    device=device)
