@@ -1,64 +1,18 @@
 """The workflow end to end at smoke scale, in a throwaway copy of the repository.
 
-One module-scoped smoke run; the tests then check its outputs, that nothing is left to do, that a change
+One session-wide smoke run (conftest.py); the tests then check its outputs, that nothing is left to do, that a change
 reruns exactly its dependents, that a bad config stops before any job, the HTML report, and the DVC
 restore sequence (push, fresh clone, pull, touch, nothing to do).
 """
 
 import json
-import os
-import shutil
-import subprocess
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT
+from wf import copy_repo, planned_rules, sh
 
 pytestmark = pytest.mark.workflow
-
-
-def sh(cmd, cwd, check=True, env_extra=None):
-    env = dict(os.environ, PYTHONPATH=f"{cwd}/src", **(env_extra or {}))
-    proc = subprocess.run(cmd, cwd=cwd, shell=True, capture_output=True, text=True, env=env)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"`{cmd}` failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-    return proc
-
-
-def copy_repo(dst: Path, scale="smoke") -> Path:
-    """Tracked and untracked-but-not-ignored files of this checkout, as a fresh git repo."""
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for f in files:
-        if (Path(ROOT) / f).is_file():
-            (dst / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(Path(ROOT) / f, dst / f)
-    cfg_path = dst / "config/config.yaml"
-    cfg = yaml.safe_load(cfg_path.read_text())
-    cfg["scale"] = scale
-    cfg_path.write_text(yaml.safe_dump(cfg))
-    sh("git init -q && git add -A && git -c user.email=t@t -c user.name=t commit -qm init", dst)
-    return dst
-
-
-def planned_rules(repo, extra="") -> dict:
-    """Rules `snakemake -n` would run, with counts (empty when there is nothing to do)."""
-    out = sh(f"snakemake -n --quiet rules {extra}", repo).stdout
-    rules = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("job", "total"):
-            rules[parts[0]] = int(parts[1])
-    return rules
-
-
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    repo = copy_repo(tmp_path_factory.mktemp("smoke"))
-    sh("snakemake --cores 2", repo)
-    return repo
 
 
 def test_smoke_run_writes_every_artifact(smoke):
