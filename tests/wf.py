@@ -36,7 +36,7 @@ def copy_repo(dst: Path, scale="smoke") -> Path:
 
 def planned_rules(repo, extra="") -> dict:
     """Rules `snakemake -n` would run, with counts (empty when there is nothing to do)."""
-    out = sh(f"snakemake -n --quiet rules {extra}", repo).stdout
+    out = sh(f"snakemake {extra} -n --quiet rules", repo).stdout
     rules = {}
     for line in out.splitlines():
         parts = line.split()
