@@ -29,6 +29,9 @@ def smoke(tmp_path_factory):
 def slurm():
     """A running one-node Slurm cluster: started (and afterwards stopped) unless one already answers."""
     script = os.path.join(ROOT, "tests", "services", "slurm.sh")
+    # The test cluster keeps its config outside /etc/slurm; every Slurm client (sbatch, squeue, scontrol,
+    # and Snakemake's jobs) finds it through SLURM_CONF.
+    os.environ["SLURM_CONF"] = os.path.join(os.environ.get("REPRO_SLURM_DIR", "/tmp/repro-slurm"), "slurm.conf")
     if subprocess.run([script, "status"]).returncode == 0:
         yield
         return

@@ -45,7 +45,9 @@ def test_training_asks_slurm_for_a_gpu_when_it_will_use_one(slurm, tmp_path, con
     proc = sh("snakemake results/dual_modes/checkpoints/transformer_s0.safetensors "
               f"--workflow-profile profiles/slurm --config {config}", repo, check=False)
     out = proc.stdout + proc.stderr
-    assert proc.returncode != 0
-    sbatch = next(line for line in out.splitlines() if "sbatch --parsable" in line)
+    assert proc.returncode != 0, out[-3000:]
+    submits = [line for line in out.splitlines() if "sbatch --parsable" in line]
+    assert submits, out[-3000:]
+    sbatch = submits[0]
     assert "--gpus=1" in sbatch and "-t 90" in sbatch and "--mem 8000" in sbatch, sbatch
     assert "Invalid generic resource" in out

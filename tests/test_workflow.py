@@ -6,6 +6,7 @@ restore sequence (push, fresh clone, pull, touch, nothing to do).
 """
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -87,9 +88,9 @@ def test_lint_and_format_are_clean(smoke):
     sh("snakefmt --check .", smoke)
 
 
-def test_html_report_has_every_figure(smoke):
-    sh("snakemake --report report.html", smoke)
-    html = (smoke / "report.html").read_text(errors="ignore")
+def test_html_report_has_every_figure(smoke, tmp_path):
+    sh(f"snakemake --report {tmp_path}/report.html", smoke)
+    html = (tmp_path / "report.html").read_text(errors="ignore")
     for fig in ["fig4_modes.png", "fig5_closer_task.png", "fig6_early_ascent.png", "transformer_vs_bayes.png"]:
         assert fig in html
     assert "early ascent" in html
@@ -107,11 +108,12 @@ def test_bad_config_stops_before_any_job(tmp_path, override, key):
 
 
 def test_dvc_restore_from_a_remote_needs_no_recompute(smoke, tmp_path):
-    remote = tmp_path / "remote"
-    sh(f"dvc remote add -f -d test {remote} && dvc commit -f -q && dvc push -q", smoke)
-    sh("git add -A && git -c user.email=t@t -c user.name=t commit -qm results", smoke)
+    origin, remote = tmp_path / "origin", tmp_path / "remote"
+    shutil.copytree(smoke, origin, symlinks=True)  # leave the shared smoke run as it was
+    sh(f"dvc remote add -f -d test {remote} && dvc commit -f -q && dvc push -q", origin)
+    sh("git add -A && git -c user.email=t@t -c user.name=t commit -qm results", origin)
     clone = tmp_path / "clone"
-    sh(f"git clone -q {smoke} {clone}", tmp_path)
+    sh(f"git clone -q {origin} {clone}", tmp_path)
     assert not (clone / "results/dual_modes/claims.json").exists()
     sh("dvc pull -q", clone)
     assert (clone / "results/dual_modes/checkpoints/transformer_s0.safetensors").exists()

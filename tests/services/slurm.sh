@@ -4,17 +4,22 @@
 #   tests/services/slurm.sh stop     stop what `start` started
 #   tests/services/slurm.sh status   exit 0 when the cluster answers and its node is up
 # No accounting database: job status must come from squeue (profiles/slurm sets that), and MinJobAge
-# keeps finished jobs visible to squeue long enough for Snakemake to see them finish.
+# keeps finished jobs visible to squeue (and scontrol) long enough for Snakemake and the tests.
+# The config lives in $REPRO_SLURM_DIR, not /etc/slurm: clients find it through SLURM_CONF, which the
+# test suite exports (tests/conftest.py).
 set -euo pipefail
 STATE=${REPRO_SLURM_DIR:-/tmp/repro-slurm}
-CONF=/etc/slurm/slurm.conf
+export SLURM_CONF=$STATE/slurm.conf
+CONF=$SLURM_CONF
+[ "$(id -u)" = 0 ] || { echo "slurm.sh: must run as root (it starts munged, slurmctld and slurmd)" >&2; exit 1; }
 
 install_packages() {
-  if command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v munged >/dev/null; then
+  if command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v munged >/dev/null \
+    && command -v pgrep >/dev/null; then
     return
   fi
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge procps >/dev/null
 }
 
 write_config() {
@@ -22,7 +27,11 @@ write_config() {
   host=$(hostname -s)
   cpus=$(nproc)
   mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 2048 ))  # leave 2 GB for the OS
-  mkdir -p /etc/slurm "$STATE"/ctld "$STATE"/d "$STATE"/log
+  if [ "$mem" -lt 8000 ]; then  # training and evaluation jobs ask for 8000 MB
+    echo "slurm.sh: this machine offers ${mem} MB to jobs; the workflow's training jobs need 8000" >&2
+    exit 1
+  fi
+  mkdir -p "$STATE"/ctld "$STATE"/d "$STATE"/log
   cat > "$CONF" <<CONF
 # Written by tests/services/slurm.sh for a one-node test cluster.
 ClusterName=repro
@@ -46,7 +55,7 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 MpiDefault=none
 ReturnToService=2
-MinJobAge=600
+MinJobAge=3600
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
@@ -64,9 +73,11 @@ start() {
     munged --force
     touch "$STATE/started-munge"
   fi
-  pgrep -x slurmctld >/dev/null || slurmctld
-  pgrep -x slurmd >/dev/null || slurmd
-  touch "$STATE/started-slurm"
+  if ! pgrep -x slurmctld >/dev/null && ! pgrep -x slurmd >/dev/null; then
+    slurmctld -f "$CONF"
+    slurmd -f "$CONF"
+    touch "$STATE/started-slurm"
+  fi
   for _ in $(seq 1 60); do
     if up; then echo "slurm: up ($(sinfo -h -o '%n %c CPUs %m MB %T'))"; return; fi
     scontrol update nodename="$(hostname -s)" state=resume >/dev/null 2>&1 || true
