@@ -39,12 +39,13 @@ def posterior(fig4: pd.DataFrame):
     pis = [c for c in fig4.columns if c.startswith("pi_")]
     long = fig4.melt(id_vars=["delta", "k"], value_vars=pis, var_name="group", value_name="weight")
     long["delta"] = long.delta.map(_delta_label)
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
     sns.lineplot(data=long[long.group == "pi_1"], x="k", y="weight", hue="delta", marker="o", ax=ax)
     _kaxis(ax, fig4.k.max())
-    ax.set_ylabel("posterior weight of nearest group  π̃₁")
+    ax.set_ylabel("posterior weight π̃₁")
     ax.set_ylim(0, 1.02)
-    ax.set_title("Posterior mass moves to the group nearest the task")
+    ax.legend(title=None, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set_title("Posterior mass moves to group 1, the nearest to the task")
     return fig
 
 
