@@ -1,0 +1,1 @@
+"""Fine-tuning capacity of additive ReLU networks (Sohn, Kwon, An & Lee, UAI 2024)."""
