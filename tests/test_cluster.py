@@ -11,7 +11,8 @@ from wf import copy_repo, sh
 pytestmark = pytest.mark.workflow
 
 CLUSTER_RULES = {"dual_modes_modes", "dual_modes_closer_task", "dual_modes_early_ascent", "dual_modes_train",
-                 "dual_modes_evaluate"}  # the rest are localrules (figures, claims, report)
+                 "dual_modes_evaluate", "ftc_pretrain", "ftc_constructions", "ftc_bounds", "ftc_trained"}
+# the rest are localrules (figures, claims, report)
 
 
 def test_smoke_through_slurm_matches_local_run(slurm, smoke, tmp_path):

@@ -30,7 +30,7 @@ def test_shipped_config_is_valid_at_every_scale(cfg, scale):
     ({"seeds": "0"}, ["'seeds'", "array"]),
     ({"seeds": [0, "one"]}, ["'seeds.1'", "integer"]),
     ({"device": "tpu"}, ["'device'", "auto, cpu, cuda"]),
-    ({"studies": ["nope"]}, ["'studies.0'", "dual_modes"]),
+    ({"studies": ["nope"]}, ["'studies.0'", "dual_modes, ftc"]),
 ])
 def test_bad_top_level_config_names_the_key(cfg, change, expect):
     with pytest.raises(C.ConfigError) as err:
@@ -42,6 +42,7 @@ def test_bad_top_level_config_names_the_key(cfg, change, expect):
 
 
 def test_bad_study_config_names_the_nested_key(tmp_path, cfg):
+    cfg = {**cfg, "studies": ["dual_modes"]}
     study = yaml.safe_load(open(f"{ROOT}/config/studies/dual_modes.yaml"))
     (tmp_path / "studies").mkdir()
     for mutate, expect in [
@@ -64,6 +65,7 @@ def test_fractions_in_configs():
 
 
 def test_study_settings_do_not_depend_on_key_order(tmp_path, cfg):
+    cfg = {**cfg, "studies": ["dual_modes"]}
     study = yaml.safe_load(open(f"{ROOT}/config/studies/dual_modes.yaml"))
     (tmp_path / "studies").mkdir()
     (tmp_path / "studies" / "dual_modes.yaml").write_text(yaml.safe_dump(study, sort_keys=True))

@@ -32,6 +32,12 @@ def test_smoke_run_writes_every_artifact(smoke):
         assert (res / f"figures/{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (smoke / "results/REPORT.md").read_text()
     assert all(c["id"] in report for c in claims)
+    ftc = json.loads((smoke / "results/ftc/claims.json").read_text())
+    assert {c["id"] for c in ftc} >= {"constructions_exact", "neuron_counts_independent_of_K", "lower_bounds",
+                                      "trained_widths_scale"}
+    assert "## ftc" in report
+    cons = pd.read_parquet(smoke / "results/ftc/metrics/constructions.parquet")
+    assert (cons.max_err == 0).all() and (cons.neurons == cons.formula).all()
     prov = json.loads((res / "claims.json.provenance.json").read_text())
     assert prov["scale"] == "smoke" and len(prov["git_revision"]) >= 40
     assert not (smoke / "scratch/dual_modes/transformer_s0.state.pt").exists()  # cleared after success

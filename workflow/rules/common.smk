@@ -20,6 +20,7 @@ STUDIES = CFG["studies"]
 wildcard_constraints:
     seed=r"\d+",
     d=r"\d+",
+    depth="2|3",
 
 
 def study_cfg(study, *keys):

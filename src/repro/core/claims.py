@@ -7,6 +7,7 @@ anything. `results/REPORT.md` gathers every study's claims.json into one table.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 SCALES = ("smoke", "small", "paper")
@@ -25,6 +26,7 @@ class Claim:
 
     def as_record(self, scale: str) -> dict:
         rec = asdict(self)
+        rec["measured"] = _finite(rec["measured"])  # JSON has no NaN: an undefined measurement is null
         rec["scale"] = scale
         if scale == "smoke":
             rec["holds"] = None
@@ -41,6 +43,16 @@ def records(claims: list[Claim], scale: str) -> list[dict]:
     if len(set(ids)) != len(ids):
         raise ValueError(f"duplicate claim ids: {ids}")
     return [c.as_record(scale) for c in claims]
+
+
+def _finite(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_finite(v) for v in x]
+    return x
 
 
 def metrics_summary(recs: list[dict]) -> dict:
