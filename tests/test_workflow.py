@@ -97,7 +97,8 @@ def test_lint_and_format_are_clean(smoke):
 def test_html_report_has_every_figure(smoke, tmp_path):
     sh(f"snakemake --report {tmp_path}/report.html", smoke)
     html = (tmp_path / "report.html").read_text(errors="ignore")
-    for fig in ["fig4_modes.png", "fig5_closer_task.png", "fig6_early_ascent.png", "transformer_vs_bayes.png"]:
+    for fig in ["fig4_modes.png", "fig5_closer_task.png", "fig6_early_ascent.png", "transformer_vs_bayes.png",
+                "ftc_scaling.png", "ftc_independence_of_K.png"]:
         assert fig in html
     assert "early ascent" in html
 

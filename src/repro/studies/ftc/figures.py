@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib import ticker
 
 from repro.studies.ftc.trained import slope
 
@@ -25,14 +26,20 @@ def scaling(cons: pd.DataFrame, bounds: pd.DataFrame, trained: pd.DataFrame):
                 continue
             med = t.groupby("N").m_star.median()
             b.scatter(t.N, t.m_star, color=color, alpha=0.35, s=14)
+            fit = f"slope {slope(med.index, med.values):.2f}" if len(med) >= 2 else "one N fitted"
             b.plot(med.index, med.values, marker="o", ls=styles[i % 4], color=color,
-                   label=f"{depth}-layer, K={K}, d={d} (slope {slope(med.index, med.values):.2f})")
+                   label=f"{depth}-layer, K={K}, d={d} ({fit})")
     b.set_title("Trained g: smallest width that fits")
     for ax in (a, b):
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            axis.set_minor_formatter(ticker.NullFormatter())
         ax.set_xlabel("changed labels N")
         ax.legend(fontsize=8)
+    if not trained.empty:
+        b.set_xticks(sorted(trained.N.unique()))
     a.set_ylabel("hidden neurons m")
     return fig
 
