@@ -89,10 +89,14 @@ rule ftc_trained:
     conda:
         ENV
     threads: 1
+    resources:
+        gpu=gpu_request(),
+        runtime=60,
+        mem_mb=4000,
     params:
         cfg=study_cfg("ftc", "trained"),
         depth="{depth}",
-        device="cpu",
+        device=CFG["device"],
         scale=SCALE,
     message:
         "ftc: smallest trainable width, {wildcards.depth}-layer g"

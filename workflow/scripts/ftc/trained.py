@@ -10,5 +10,5 @@ with Job(snakemake) as job:
         state, cfg = load_checkpoint(path)
         fs[cfg["d"]] = experiments.load_f(state, cfg)
     table = experiments.trained_table(fs, int(snakemake.params.depth), c["problems"], c["Ns"], c["seeds"],
-                                      c["steps"], c["lr"], c["tol"], c["m_max"])
+                                      c["steps"], c["lr"], c["tol"], c["m_max"], job.device)
     job.write_parquet(table, snakemake.output.table)

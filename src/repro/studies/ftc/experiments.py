@@ -53,14 +53,14 @@ def bounds_table(Ns: list[int]) -> pd.DataFrame:
 
 
 def trained_table(fs: dict, depth: int, problems: list[dict], Ns: list[int], seeds: list[int], steps: int,
-                  lr: float, tol: float, m_max: int) -> pd.DataFrame:
+                  lr: float, tol: float, m_max: int, device="cpu") -> pd.DataFrame:
     rows = []
     for prob in problems:
         K, d = prob["K"], prob["d"]
         for N in Ns:
             for seed in seeds:
                 p = D.make_problem(fs[d], K, d, N, 7919 * seed + N)
-                m = T.min_width(p.X, p.residual, p.changed, depth, seed, steps, lr, tol, m_max)
+                m = T.min_width(p.X, p.residual, p.changed, depth, seed, steps, lr, tol, m_max, device)
                 rows.append({"depth": depth, "K": K, "d": d, "N": N, "seed": seed, "m_star": m})
                 print(f"[ftc] depth {depth} K {K} d {d} N {N} seed {seed}: m* = {m}", flush=True)
     return pd.DataFrame(rows)

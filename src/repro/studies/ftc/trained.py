@@ -20,11 +20,11 @@ def make_net(d: int, m: int, depth: int) -> torch.nn.Sequential:
 
 
 def fits(X: np.ndarray, r: np.ndarray, changed: np.ndarray, m: int, depth: int, seed: int, steps: int,
-         lr: float, tol: float) -> bool:
+         lr: float, tol: float, device="cpu") -> bool:
     torch.manual_seed(seed)
-    x = torch.from_numpy(X).float()
-    y = torch.from_numpy(r).float()
-    net = make_net(X.shape[1], m, depth)
+    x = torch.from_numpy(X).float().to(device)
+    y = torch.from_numpy(r).float().to(device)
+    net = make_net(X.shape[1], m, depth).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr / 10)
     target = tol * float(np.std(r[changed]))
@@ -41,9 +41,10 @@ def fits(X: np.ndarray, r: np.ndarray, changed: np.ndarray, m: int, depth: int, 
         return (net(x)[:, 0] - y).abs().max().item() < target
 
 
-def min_width(X, r, changed, depth: int, seed: int, steps: int, lr: float, tol: float, m_max: int) -> int | None:
+def min_width(X, r, changed, depth: int, seed: int, steps: int, lr: float, tol: float, m_max: int,
+              device="cpu") -> int | None:
     """Smallest m in [2, m_max] that fits (assuming success is monotone in m); None if m_max fails."""
-    ok = lambda m: fits(X, r, changed, m, depth, seed, steps, lr, tol)  # noqa: E731
+    ok = lambda m: fits(X, r, changed, m, depth, seed, steps, lr, tol, device)  # noqa: E731
     lo, hi = 1, 2
     while not ok(hi):
         lo, hi = hi, hi * 2
