@@ -32,8 +32,9 @@ for name, mod in sorted(sys.modules.items()):
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.split("workflow/scripts/")[1])
 def test_declared_library_inputs_cover_loaded_modules(script):
+    env = {**os.environ, "PYTHONPATH": os.path.join(ROOT, "src")}  # this checkout's code, whatever is installed
     loaded = subprocess.run([sys.executable, "-c", PROBE, script], capture_output=True, text=True, check=True,
-                            cwd=ROOT).stdout.split()
+                            cwd=ROOT, env=env).stdout.split()
     loaded = {p.split(f"{ROOT}/")[-1] for p in loaded}
     missing = loaded - _declared(script)
     assert not missing, f"{script} loads {missing} but its rule would not rerun when they change"

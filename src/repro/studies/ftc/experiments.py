@@ -18,6 +18,17 @@ def load_f(state: dict, cfg: dict) -> torch.nn.Sequential:
     return f.eval()
 
 
+def load_fs(paths) -> dict:
+    """The frozen f of every checkpoint, keyed by input dimension."""
+    from repro.core.io import load_checkpoint
+
+    fs = {}
+    for path in paths:
+        state, cfg = load_checkpoint(path)
+        fs[cfg["d"]] = load_f(state, cfg)
+    return fs
+
+
 def constructions_table(fs: dict, problems: list[dict], Ns: list[int], seed: int) -> pd.DataFrame:
     """Both constructions (and interpolation when N = K) for every (K, d, N), checked exactly."""
     rows = []
