@@ -11,6 +11,7 @@ configfile: "config/config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/dual_modes.smk"
 include: "workflow/rules/ftc.smk"
+include: "workflow/rules/entp.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -11,7 +11,8 @@ from wf import copy_repo, sh
 pytestmark = pytest.mark.workflow
 
 CLUSTER_RULES = {"dual_modes_modes", "dual_modes_closer_task", "dual_modes_early_ascent", "dual_modes_train",
-                 "dual_modes_evaluate", "ftc_pretrain", "ftc_constructions", "ftc_bounds", "ftc_trained"}
+                 "dual_modes_evaluate", "ftc_pretrain", "ftc_constructions", "ftc_bounds", "ftc_trained",
+                 "entp_count3", "entp_addition", "entp_length"}
 # the rest are localrules (figures, claims, report)
 
 

@@ -1,6 +1,7 @@
 """Config validation: good configs load; a bad one fails with one line naming the key and what is allowed."""
 
 import copy
+import shutil
 
 import pytest
 import yaml
@@ -30,7 +31,7 @@ def test_shipped_config_is_valid_at_every_scale(cfg, scale):
     ({"seeds": "0"}, ["'seeds'", "array"]),
     ({"seeds": [0, "one"]}, ["'seeds.1'", "integer"]),
     ({"device": "tpu"}, ["'device'", "auto, cpu, cuda"]),
-    ({"studies": ["nope"]}, ["'studies.0'", "dual_modes, ftc"]),
+    ({"studies": ["nope"]}, ["'studies.0'", "dual_modes, ftc, entp"]),
 ])
 def test_bad_top_level_config_names_the_key(cfg, change, expect):
     with pytest.raises(C.ConfigError) as err:
@@ -67,7 +68,7 @@ def test_fractions_in_configs():
 def test_study_settings_do_not_depend_on_key_order(tmp_path, cfg):
     cfg = {**cfg, "studies": ["dual_modes"]}
     study = yaml.safe_load(open(f"{ROOT}/config/studies/dual_modes.yaml"))
-    (tmp_path / "studies").mkdir()
+    shutil.copytree(f"{ROOT}/config/studies", tmp_path / "studies")  # every study's settings are loaded
     (tmp_path / "studies" / "dual_modes.yaml").write_text(yaml.safe_dump(study, sort_keys=True))
     a = C.load(cfg, tmp_path, f"{ROOT}/workflow/schemas")["study"]["dual_modes"]
     b = _load(cfg)["study"]["dual_modes"]

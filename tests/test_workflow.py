@@ -38,6 +38,18 @@ def test_smoke_run_writes_every_artifact(smoke):
     assert "## ftc" in report
     cons = pd.read_parquet(smoke / "results/ftc/metrics/constructions.parquet")
     assert (cons.max_err == 0).all() and (cons.neurons == cons.formula).all()
+    entp = smoke / "results/entp"
+    assert {c["id"] for c in json.loads((entp / "claims.json").read_text())} == {
+        "count3_separation", "count3_encoder_lower_loss", "addition_sample_efficiency", "length_generalisation"}
+    curves = pd.read_parquet(entp / "metrics/count3_encoder_s0.parquet").dropna(subset=["seq_acc"])
+    assert curves.step.tolist() == [25, 50] and curves.token_acc.between(0, 1).all()
+    add = pd.read_parquet(entp / "metrics/addition_reversed_encoder_n100.parquet")
+    assert (add.seq_acc == add.seq_acc_teacher_forced).all()  # greedy generation = teacher forcing
+    length = pd.read_parquet(entp / "metrics/length_decoder.parquet")
+    assert set(length.long_digits) == {1, 2, 3, 4} and length.groupby("split").n.sum().tolist() == [50, 50]
+    for fig in ["count3_learning_curves", "addition_sample_efficiency", "length_generalisation"]:
+        assert (entp / f"figures/{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "## entp" in report
     prov = json.loads((res / "claims.json.provenance.json").read_text())
     assert prov["scale"] == "smoke" and len(prov["git_revision"]) >= 40
     assert not (smoke / "scratch/dual_modes/transformer_s0.state.pt").exists()  # cleared after success
@@ -82,10 +94,38 @@ def test_library_change_reruns_only_the_rules_that_import_it(smoke):
     assert planned_rules(smoke) == {}
 
 
+def test_entp_changes_rerun_only_entp(smoke):
+    path = smoke / "config/studies/entp.yaml"
+    original = path.read_text()
+    cfg = yaml.safe_load(original)
+    cfg["smoke"]["addition"]["steps"] = 40
+    path.write_text(yaml.safe_dump(cfg))
+    try:
+        # two formats x two architectures x one training size
+        assert planned_rules(smoke) == {"entp_addition": 4, "entp_figures": 1, "entp_claims": 1, "report": 1,
+                                        "all": 1}
+        cfg["smoke"]["count3"]["models"]["decoder_wide"] = {"arch": "decoder", "n_layer": 1, "n_head": 2,
+                                                            "d_model": 64}
+        path.write_text(yaml.safe_dump(cfg))  # a new model trains only itself
+        assert planned_rules(smoke)["entp_count3"] == 1
+    finally:
+        path.write_text(original)
+    code = smoke / "src/repro/studies/entp/model.py"
+    original = code.read_text()
+    code.write_text(original + "\n# an edit\n")
+    try:
+        assert set(planned_rules(smoke)) == {"entp_count3", "entp_addition", "entp_length", "entp_figures",
+                                             "entp_claims", "report", "all"}
+    finally:
+        code.write_text(original)
+    assert planned_rules(smoke) == {}
+
+
 def test_new_seed_adds_jobs_and_reruns_nothing_else(smoke):
     plan = planned_rules(smoke, "--config seeds=[0,1]")
     assert plan == {"dual_modes_train": 1, "dual_modes_evaluate": 1, "dual_modes_figures": 1,
-                    "dual_modes_claims": 1, "report": 1, "all": 1}
+                    "dual_modes_claims": 1, "entp_count3": 2, "entp_figures": 1, "entp_claims": 1, "report": 1,
+                    "all": 1}
 
 
 def test_lint_and_format_are_clean(smoke):
@@ -98,7 +138,8 @@ def test_html_report_has_every_figure(smoke, tmp_path):
     sh(f"snakemake --report {tmp_path}/report.html", smoke)
     html = (tmp_path / "report.html").read_text(errors="ignore")
     for fig in ["fig4_modes.png", "fig5_closer_task.png", "fig6_early_ascent.png", "transformer_vs_bayes.png",
-                "ftc_scaling.png", "ftc_independence_of_K.png"]:
+                "ftc_scaling.png", "ftc_independence_of_K.png", "count3_learning_curves.png",
+                "addition_sample_efficiency.png", "length_generalisation.png"]:
         assert fig in html
     assert "early ascent" in html
 

@@ -67,12 +67,22 @@ def canonical(node):
 
 
 def load(config: dict, config_dir: str | Path = "config", schema_dir: str | Path = "workflow/schemas") -> dict:
-    """Validate the top-level config and attach each selected study's settings under `study`."""
+    """Validate the top-level config and attach every known study's settings under `study`.
+
+    All studies are loaded, not only the selected ones: every study's rules are defined (so `snakemake entp_all`
+    works whatever `studies` says), and `studies` only decides what the default target builds.
+    """
     config = _from_command_line(config)
     validate(config, Path(schema_dir) / "config.schema.yaml", "config")
     out = dict(config)
-    out["study"] = {s: load_study(s, config["scale"], config_dir, schema_dir) for s in config["studies"]}
+    out["study"] = {s: load_study(s, config["scale"], config_dir, schema_dir) for s in known_studies(schema_dir)}
     return out
+
+
+def known_studies(schema_dir: str | Path = "workflow/schemas") -> list[str]:
+    """The study ids the top-level schema allows (one rules file and one config file each)."""
+    schema = yaml.safe_load((Path(schema_dir) / "config.schema.yaml").read_text())
+    return list(schema["properties"]["studies"]["items"]["enum"])
 
 
 def _from_command_line(config: dict) -> dict:

@@ -36,6 +36,9 @@ class TrainConfig:
     compile: bool = False
 
 
+HISTORY_COLUMNS = ["step", "loss", "lr", "samples_per_s"]
+
+
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Linear warmup, then cosine decay to min_lr_ratio * lr."""
     if step < cfg.warmup:
@@ -62,8 +65,16 @@ def fit(
     run_hash: str = "",
     samples_per_batch: int | None = None,
     desc: str = "train",
+    evaluate: Callable[[torch.nn.Module], dict] | None = None,
+    eval_every: int | None = None,
 ) -> pd.DataFrame:
-    """Train `model` in place; return the loss history (one row per `log_every` steps)."""
+    """Train `model` in place; return the loss history (one row per `log_every` steps).
+
+    With `evaluate`, the row of every `eval_every`-th step (and of the last step) also holds the metrics it
+    returns, computed in eval mode without gradients: learning curves come out of the same table.
+    """
+    if evaluate is not None and (not eval_every or eval_every % cfg.log_every):
+        raise ValueError("eval_every must be a positive multiple of log_every")
     model.to(device)
     use_cuda = device.type == "cuda"
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
@@ -103,6 +114,13 @@ def fit(
             rate = done * (samples_per_batch or 1) / (time.perf_counter() - t0)
             row = {"step": step + 1, "loss": float(loss_sum) / n_sum, "lr": lr_at(step, cfg), "samples_per_s": rate}
             loss_sum, n_sum = 0.0, 0
+            if evaluate is not None and ((step + 1) % eval_every == 0 or step + 1 == cfg.steps):
+                t_eval = time.perf_counter()
+                model.eval()
+                with torch.no_grad(), autocast:
+                    row.update(evaluate(model))
+                model.train()
+                t0 += time.perf_counter() - t_eval  # throughput counts training time only
             history.append(row)
             bar.set_postfix(loss=f"{row['loss']:.4g}", samples_s=f"{rate:.0f}")
         if state_path and (step + 1) % cfg.save_every == 0 and step + 1 < cfg.steps:
@@ -110,7 +128,8 @@ def fit(
     bar.close()
     model.eval()
     # loss: mean training loss over the steps since the previous row
-    return pd.DataFrame(history, columns=["step", "loss", "lr", "samples_per_s"])
+    extra = sorted({k for row in history for k in row} - set(HISTORY_COLUMNS))
+    return pd.DataFrame(history, columns=HISTORY_COLUMNS + extra)
 
 
 def _save_state(path: Path, model, opt, step: int, history: list, run_hash: str) -> None:

@@ -1,0 +1,1 @@
+"""ENTP: encoder-only next-token prediction (Ewer et al., 2024)."""

@@ -1,0 +1,160 @@
+"""Count3 and addition data, generated with vectorised torch code on the training device.
+
+Count3 (brief, repo HEAD): s i.i.d. seed tokens uniform on [0, V); then for every prefix length n >= s,
+    x_{n+1} = |{(i, j) in [n]^2 : x_i + x_j + x_n = 0 (mod n)}| mod n,
+ordered pairs, i = j allowed, and **the modulus is the current length n** (not the vocabulary size).
+The sequence is extended to block + 1 tokens; inputs x[:, :-1], targets x[:, 1:], scored at input positions
+s..block-1 (block - s predictions per sequence).
+
+Addition: "$a+b=" followed by the digits of c = a + b (reversed or not) and a closing "$". The model is scored
+on the answer digits and the closing "$" only, i.e. on what greedy generation after "=" must produce.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# Addition vocabulary: digits 0-9, then the symbols.
+PLUS, EQ, DOLLAR, PAD = 10, 11, 12, 13
+ADD_VOCAB = 14
+
+
+def count3(batch: int, block: int, seed_len: int, vocab: int, g: torch.Generator, device=None) -> torch.Tensor:
+    """(batch, block + 1) Count3 sequences (int64)."""
+    device = device or g.device
+    x = torch.zeros(batch, block + 1, dtype=torch.long, device=device)
+    x[:, :seed_len] = torch.randint(0, vocab, (batch, seed_len), generator=g, device=device)
+    rows = torch.arange(batch, device=device)
+    for n in range(seed_len, block + 1):
+        r = x[:, :n] % n  # residues of x_1..x_n
+        hist = torch.zeros(batch, n, dtype=torch.long, device=device).scatter_add_(1, r, torch.ones_like(r))
+        # pairs (i, j) with r_i + r_j = -x_n (mod n): sum_a hist[a] * hist[(-x_n - a) mod n]
+        a = torch.arange(n, device=device)
+        partner = (-(r[:, -1:]) - a) % n
+        count = (hist * hist.gather(1, partner)).sum(1)
+        x[rows, n] = count % n
+    return x
+
+
+def count3_brute(prefix: list[int]) -> int:
+    """The next Count3 token by the definition, O(n^2): the reference the fast generator is tested against."""
+    n = len(prefix)
+    last = prefix[-1]
+    return sum((xi + xj + last) % n == 0 for xi in prefix for xj in prefix) % n
+
+
+def count3_positions(block: int, seed_len: int) -> list[int]:
+    """Input positions whose targets are scored: s..block-1."""
+    return list(range(seed_len, block))
+
+
+# ---------------------------------------------------------------------------------------------- addition
+def _digits(n: torch.Tensor, width: int) -> torch.Tensor:
+    """(N,) non-negative ints -> (N, width) most-significant-first digits (zero-padded on the left)."""
+    powers = 10 ** torch.arange(width - 1, -1, -1, device=n.device)
+    return (n[:, None] // powers) % 10
+
+
+def _ndigits(n: torch.Tensor) -> torch.Tensor:
+    out = torch.ones_like(n)
+    m = n // 10
+    while bool((m > 0).any()):
+        out += (m > 0).long()
+        m //= 10
+    return out
+
+
+MAX_DIGITS = 18  # int64 holds the sum of two 18-digit numbers
+
+
+def sample_operands(count: int, min_digits: int, max_digits: int, g: torch.Generator) -> torch.Tensor:
+    """Numbers whose digit count is uniform on [min_digits, max_digits], then uniform among such numbers
+    (digit by digit, exact in int64), so short operands are not swamped by long ones."""
+    if not 1 <= min_digits <= max_digits <= MAX_DIGITS:
+        raise ValueError(f"operand digits must satisfy 1 <= min <= max <= {MAX_DIGITS}, got {min_digits}, {max_digits}")
+    nd = torch.randint(min_digits, max_digits + 1, (count,), generator=g)
+    digits = torch.randint(0, 10, (count, max_digits), generator=g)
+    lead = torch.randint(1, 10, (count,), generator=g)
+    col = torch.arange(max_digits)[None, :]
+    digits = torch.where(col == (max_digits - nd)[:, None], lead[:, None], digits)  # nonzero leading digit ...
+    digits = torch.where(col < (max_digits - nd)[:, None], 0, digits)  # ... and nothing before it
+    digits[:, -1] = torch.where(nd == 1, torch.randint(0, 10, (count,), generator=g), digits[:, -1])  # 0 is 1-digit
+    powers = 10 ** torch.arange(max_digits - 1, -1, -1)
+    return (digits * powers).sum(1)
+
+
+def encode_addition(a: torch.Tensor, b: torch.Tensor, reverse: bool) -> tuple[torch.Tensor, torch.Tensor,
+                                                                              torch.Tensor]:
+    """Token sequences "$a+b=c$" right-padded with PAD.
+
+    Returns tokens (N, L), prompt_len (N,) = length of "$a+b=" and total_len (N,). The scored positions of
+    row i are prompt_len[i]-1 .. total_len[i]-2 (the input positions whose next token is an answer token or
+    the closing "$").
+    """
+    c = a + b
+    la, lb, lc = _ndigits(a), _ndigits(b), _ndigits(c)
+    width = int(max(la.max(), lb.max(), lc.max()))
+    da, db, dc = _digits(a, width), _digits(b, width), _digits(c, width)
+    N = a.shape[0]
+    prompt_len = la + lb + 3
+    total_len = prompt_len + lc + 1
+    L = int(total_len.max())
+    tok = torch.full((N, L), PAD, dtype=torch.long)
+    pos = torch.arange(L)[None, :]
+    tok[:, 0] = DOLLAR
+
+    def put(dig, nd, start):  # write the last nd digits of each row starting at column start
+        for k in range(width):  # k-th digit from the left of the zero-padded number
+            col = start + k - (width - nd)
+            ok = (k >= width - nd)
+            tok[ok, col[ok]] = dig[ok, k]
+
+    put(da, la, torch.ones_like(la))
+    tok[torch.arange(N), 1 + la] = PLUS
+    put(db, lb, 2 + la)
+    tok[torch.arange(N), prompt_len - 1] = EQ
+    if reverse:
+        dc_rev = torch.zeros_like(dc)
+        for i in range(N):  # digits of c least-significant first
+            dc_rev[i, :lc[i]] = dc[i, width - lc[i]:].flip(0)
+        for k in range(width):
+            ok = k < lc
+            tok[ok, (prompt_len + k)[ok]] = dc_rev[ok, k]
+    else:
+        put(dc, lc, prompt_len)
+    tok[torch.arange(N), total_len - 1] = DOLLAR
+    assert bool(((pos < total_len[:, None]) | (tok == PAD)).all())
+    return tok, prompt_len, total_len
+
+
+def decode(tokens) -> str:
+    sym = {PLUS: "+", EQ: "=", DOLLAR: "$", PAD: ""}
+    return "".join(sym.get(int(t), str(int(t))) for t in tokens)
+
+
+def addition_split(n_train: int, n_test: int, digits: int, seed: int, reverse: bool = True):
+    """Sample-efficiency split: disjoint train and test sets of pairs (a, b) uniform on [0, 10^digits)^2."""
+    g = torch.Generator().manual_seed(seed)
+    need = n_train + n_test
+    if need > 10 ** (2 * digits):
+        raise ValueError(f"only {10 ** (2 * digits)} pairs with {digits} digits; asked for {need}")
+    pairs = torch.unique(torch.randint(0, 10**digits, (2 * need + 100, 2), generator=g), dim=0)
+    while len(pairs) < need:  # tiny digit counts: fall back to enumerating every pair
+        a, b = torch.meshgrid(torch.arange(10**digits), torch.arange(10**digits), indexing="ij")
+        pairs = torch.stack([a.flatten(), b.flatten()], 1)
+    pairs = pairs[torch.randperm(len(pairs), generator=g)[:need]]
+    train, test = pairs[:n_train], pairs[n_train:]
+    return encode_addition(train[:, 0], train[:, 1], reverse), encode_addition(test[:, 0], test[:, 1], reverse)
+
+
+def length_split(n_train: int, n_test: int, train_digits: tuple[int, int], test_digits: tuple[int, int],
+                 seed: int, reverse: bool = True):
+    """Length-generalisation split: training operands have train_digits digits; each test pair has one operand
+    (either side at random) with test_digits digits and the other drawn like the training operands."""
+    g = torch.Generator().manual_seed(seed)
+    train = torch.stack([sample_operands(n_train, *train_digits, g), sample_operands(n_train, *train_digits, g)], 1)
+    long_ = sample_operands(n_test, *test_digits, g)
+    short = sample_operands(n_test, *train_digits, g)
+    swap = torch.rand(n_test, generator=g) < 0.5
+    test = torch.stack([torch.where(swap, short, long_), torch.where(swap, long_, short)], 1)
+    return encode_addition(train[:, 0], train[:, 1], reverse), encode_addition(test[:, 0], test[:, 1], reverse)

@@ -1,0 +1,134 @@
+"""entp library (issue 4): the Count3 generator, no future leakage, batched prefixes = the per-prefix loop,
+generation = teacher forcing, and a tiny encoder actually learning."""
+
+import pytest
+import torch
+
+from repro.studies.entp import data as D
+from repro.studies.entp import model as M
+from repro.studies.entp import train as T
+
+
+@pytest.mark.parametrize("block, seed_len, vocab", [(12, 4, 12), (20, 5, 20), (33, 8, 32)])
+def test_count3_generator_equals_the_brute_force_count(block, seed_len, vocab):
+    x = D.count3(16, block, seed_len, vocab, torch.Generator().manual_seed(block))
+    assert x.shape == (16, block + 1) and int(x[:, :seed_len].max()) < vocab
+    for row in x.tolist():
+        for n in range(seed_len, block + 1):
+            assert row[n] == D.count3_brute(row[:n]), (row, n)
+            assert 0 <= row[n] < n  # the modulus is the current length
+
+
+def test_count3_uses_the_current_length_as_modulus():
+    # prefix (6, 6, 6, 1): n = 4, x_n = 1; pairs with x_i + x_j = 3 (mod 4): residues 2, 2, 2, 1 -> (2, 1) and
+    # (1, 2), 3 each = 6 pairs -> 6 mod 4 = 2. A fixed modulus 64 would give 0, the n+1 variant 0 as well.
+    assert D.count3_brute([6, 6, 6, 1]) == 2
+    full = D.count3(200, 4, 4, 8, torch.Generator().manual_seed(0))  # seed tokens + one generated token
+    assert [int(r[4]) for r in full] == [D.count3_brute(r[:4].tolist()) for r in full]
+    assert (full[:, 4] < 4).all() and (full[:, 4] > 0).any()  # values mod n = 4, not mod the vocabulary 8
+
+
+def _models(vocab=12, max_len=12):
+    torch.manual_seed(0)
+    return {arch: M.make_model(arch, 2, 2, 32, vocab, max_len).eval() for arch in ("encoder", "decoder")}
+
+
+@pytest.mark.parametrize("arch", ["encoder", "decoder"])
+def test_no_future_leakage(arch):
+    model = _models()[arch]
+    x = D.count3(4, 12, 4, 12, torch.Generator().manual_seed(1))[:, :-1]
+    pos = torch.arange(12)
+    base = M.next_token_logits(model, x, pos, buckets=3)
+    for t in range(11):
+        y = x.clone()
+        y[:, t + 1:] = (y[:, t + 1:] + 5) % 12  # change every later token
+        out = M.next_token_logits(model, y, pos, buckets=3)
+        torch.testing.assert_close(out[:, : t + 1], base[:, : t + 1], atol=1e-5, rtol=0)
+        assert (out[:, t + 1:] - base[:, t + 1:]).abs().max() > 1e-4  # later predictions do see the change
+
+
+def test_encoder_attends_bidirectionally_within_the_prefix():
+    enc, dec = _models()["encoder"], _models()["decoder"]
+    x = D.count3(2, 12, 4, 12, torch.Generator().manual_seed(2))[:, :-1]
+    # the encoder's hidden state at position 0 depends on token 5 when the prefix includes it; the decoder's not
+    for model, sees in ((enc, True), (dec, False)):
+        _, h = model(x, read=[2])
+        y = x.clone()
+        y[:, 5] = (y[:, 5] + 3) % 12
+        _, h2 = model(y, read=[2])
+        assert ((h[2][:, 0] - h2[2][:, 0]).abs().max() > 1e-5) == sees
+
+
+@pytest.mark.parametrize("buckets", [1, 2, 5])
+@pytest.mark.parametrize("arch", ["encoder", "decoder"])
+def test_batched_prefixes_equal_the_per_prefix_loop(arch, buckets):
+    model = _models()[arch]
+    x = D.count3(3, 12, 4, 12, torch.Generator().manual_seed(3))[:, :-1]
+    positions = D.count3_positions(12, 4)
+    fast = M.next_token_logits(model, x, torch.tensor(positions), buckets=buckets)
+    slow = M.next_token_logits_loop(model, x, positions)
+    torch.testing.assert_close(fast, slow, atol=1e-5, rtol=1e-5)
+
+
+def test_per_row_positions_match_the_loop():
+    model = _models(D.ADD_VOCAB, 16)["encoder"]
+    tok, plen, tlen = D.encode_addition(torch.tensor([7, 123, 45]), torch.tensor([5, 999, 6]), reverse=True)
+    pos, valid = T.answer_positions(plen, tlen)
+    fast = M.next_token_logits(model, tok, pos, buckets=2)
+    for b in range(3):
+        slow = M.next_token_logits_loop(model, tok[b:b + 1], pos[b].tolist())[0]
+        torch.testing.assert_close(fast[b], slow, atol=1e-5, rtol=1e-5)
+
+
+def test_addition_encoding_round_trips():
+    a, b = torch.tensor([0, 7, 123, 999, 10**17]), torch.tensor([0, 5, 456, 1, 10**17 - 1])
+    tok, plen, tlen = D.encode_addition(a, b, reverse=False)
+    assert [D.decode(r) for r in tok] == [f"${x}+{y}={x + y}$" for x, y in zip(a.tolist(), b.tolist())]
+    tok, _, _ = D.encode_addition(a, b, reverse=True)
+    assert [D.decode(r) for r in tok] == [f"${x}+{y}={str(x + y)[::-1]}$" for x, y in zip(a.tolist(), b.tolist())]
+    assert plen.tolist() == [len(f"${x}+{y}=") for x, y in zip(a.tolist(), b.tolist())]
+
+
+def test_splits_are_disjoint_and_lengths_as_asked():
+    (tr, _, _), (te, _, _) = D.addition_split(300, 200, 2, seed=0)
+    assert not {D.decode(r) for r in tr} & {D.decode(r) for r in te}
+    _, (te, plen, _) = D.length_split(10, 400, (1, 3), (5, 7), seed=0)
+    for r in te:
+        a, b = D.decode(r).strip("$").split("=")[0].split("+")
+        assert 1 <= min(len(a), len(b)) <= 3 and 5 <= max(len(a), len(b)) <= 7
+    g = torch.Generator().manual_seed(0)
+    lens = D._ndigits(D.sample_operands(5000, 1, 18, g))
+    assert lens.min() == 1 and lens.max() == 18 and lens.bincount()[1:].min() > 150  # every length drawn
+
+
+@pytest.mark.parametrize("arch", ["encoder", "decoder"])
+def test_generation_without_cache_equals_teacher_forcing(arch):
+    model = _models(D.ADD_VOCAB, 16)[arch]
+    _, test = D.addition_split(1, 64, 3, seed=1)
+    m = T.addition_metrics(model, test, buckets=2)
+    assert m["seq_acc"] == m["seq_acc_teacher_forced"]
+    # and generation reproduces a greedy per-row loop exactly
+    tok, plen, tlen = test
+    gen = M.generate(model, tok[:4], plen[:4], 3)
+    for b in range(4):
+        seq = tok[b, : plen[b]].tolist()
+        for _ in range(3):
+            seq.append(int(model(torch.tensor([seq]))[0, -1].argmax()))
+        assert gen[b].tolist() == seq[-3:]
+
+
+def test_accuracies_on_hand_made_cases():
+    pred = torch.tensor([[1, 2, 3], [1, 0, 3], [0, 0, 0]])
+    tgt = torch.tensor([[1, 2, 3], [1, 2, 3], [1, 2, 3]])
+    assert T.accuracies(pred, tgt) == {"token_acc": pytest.approx(5 / 9), "seq_acc": pytest.approx(1 / 3)}
+    valid = torch.tensor([[1, 1, 1], [1, 0, 1], [0, 0, 0]]).bool()
+    assert T.accuracies(pred, tgt, valid) == {"token_acc": pytest.approx(1.0), "seq_acc": pytest.approx(1.0)}
+
+
+def test_a_tiny_encoder_learns_count3_beyond_chance():
+    cfg = dict(block=8, seed_len=3, vocab=8, batch=64, steps=300, lr=3e-3, weight_decay=0.0, warmup=20,
+               min_lr_ratio=0.1, eval_every=100, save_every=10**6, eval_sequences=256, buckets=2)
+    _, hist = T.train_count3(cfg, dict(arch="encoder", n_layer=2, n_head=2, d_model=32), seed=0,
+                             device=torch.device("cpu"))
+    first, last = hist.dropna(subset=["token_acc"]).iloc[[0, -1]].to_dict("records")
+    assert last["test_loss"] < first["test_loss"] - 0.2 and last["token_acc"] > 0.5

@@ -1,0 +1,163 @@
+# entp: encoder-only next-token prediction. Flow: Count3 training per model (learning curves), addition sample
+# efficiency per (format, arch, n_train), length generalisation per arch, then figures and claims.
+
+ENTP_MODELS = sorted(study_cfg("entp", "count3", "models"))
+ENTP_ADDITION = expand(
+    "results/entp/metrics/addition_{fmt}_{arch}_n{n}.parquet",
+    fmt=study_cfg("entp", "addition", "formats"),
+    arch=["encoder", "decoder"],
+    n=study_cfg("entp", "addition", "n_train"),
+)
+
+
+rule entp_count3:
+    input:
+        lib=lib("workflow/scripts/entp/count3.py"),
+    output:
+        model="results/entp/checkpoints/count3_{model}_s{seed}.safetensors",
+        history="results/entp/metrics/count3_{model}_s{seed}.parquet",
+    log:
+        "logs/entp/count3_{model}_s{seed}.log",
+    benchmark:
+        "results/entp/benchmarks/count3_{model}_s{seed}.tsv"
+    conda:
+        ENV
+    threads: 8  # capped at --cores
+    resources:
+        gpu=gpu_request(),
+        runtime=90,
+        mem_mb=8000,
+    params:
+        # only this model's settings: adding a model to the list retrains nothing else
+        cfg=lambda w: {
+            **omit(study_cfg("entp", "count3"), "models"),
+            "models": {w.model: study_cfg("entp", "count3", "models")[w.model]},
+        },
+        seed="{seed}",
+        device=CFG["device"],
+        scale=SCALE,
+        # Resume state lives outside declared outputs: Snakemake deletes those when a job fails.
+        state="scratch/entp/count3_{model}_s{seed}.state.pt",
+    message:
+        "entp: Count3, training {wildcards.model}, seed {wildcards.seed}"
+    script:
+        "../scripts/entp/count3.py"
+
+
+rule entp_addition:
+    input:
+        lib=lib("workflow/scripts/entp/addition.py"),
+    output:
+        table="results/entp/metrics/addition_{fmt}_{arch}_n{n}.parquet",
+    log:
+        "logs/entp/addition_{fmt}_{arch}_n{n}.log",
+    benchmark:
+        "results/entp/benchmarks/addition_{fmt}_{arch}_n{n}.tsv"
+    conda:
+        ENV
+    threads: 8
+    resources:
+        gpu=gpu_request(),
+        runtime=60,
+        mem_mb=4000,
+    params:
+        cfg=omit(study_cfg("entp", "addition"), "formats", "n_train"),
+        device=CFG["device"],
+        scale=SCALE,
+    message:
+        "entp: {wildcards.fmt} addition, {wildcards.arch}, {wildcards.n} training examples"
+    script:
+        "../scripts/entp/addition.py"
+
+
+rule entp_length:
+    input:
+        lib=lib("workflow/scripts/entp/length.py"),
+    output:
+        table="results/entp/metrics/length_{arch}.parquet",
+    log:
+        "logs/entp/length_{arch}.log",
+    benchmark:
+        "results/entp/benchmarks/length_{arch}.tsv"
+    conda:
+        ENV
+    threads: 8
+    resources:
+        gpu=gpu_request(),
+        runtime=60,
+        mem_mb=4000,
+    params:
+        cfg=study_cfg("entp", "length"),
+        device=CFG["device"],
+        scale=SCALE,
+    message:
+        "entp: length generalisation, {wildcards.arch}"
+    script:
+        "../scripts/entp/length.py"
+
+
+rule entp_figures:
+    input:
+        count3=expand(rules.entp_count3.output.history, model=ENTP_MODELS, seed=SEEDS),
+        addition=ENTP_ADDITION,
+        length=expand(rules.entp_length.output.table, arch=["encoder", "decoder"]),
+        lib=lib("workflow/scripts/entp/figures.py"),
+    output:
+        count3=report(
+            "results/entp/figures/count3_learning_curves.png",
+            caption="../report/entp/count3_learning_curves.rst",
+            category="entp",
+        ),
+        addition=report(
+            "results/entp/figures/addition_sample_efficiency.png",
+            caption="../report/entp/addition_sample_efficiency.rst",
+            category="entp",
+        ),
+        length=report(
+            "results/entp/figures/length_generalisation.png",
+            caption="../report/entp/length_generalisation.rst",
+            category="entp",
+        ),
+    log:
+        "logs/entp/figures.log",
+    localrule: True
+    conda:
+        ENV
+    params:
+        train_max_digits=study_cfg("entp", "length", "train_digits")[1],
+        scale=SCALE,
+    message:
+        "entp: figures"
+    script:
+        "../scripts/entp/figures.py"
+
+
+rule entp_claims:
+    input:
+        count3=expand(rules.entp_count3.output.history, model=ENTP_MODELS, seed=SEEDS),
+        addition=ENTP_ADDITION,
+        length=expand(rules.entp_length.output.table, arch=["encoder", "decoder"]),
+        lib=lib("workflow/scripts/entp/claims.py"),
+    output:
+        claims="results/entp/claims.json",
+        metrics="results/entp/metrics.json",
+    log:
+        "logs/entp/claims.log",
+    localrule: True
+    conda:
+        ENV
+    params:
+        scale=SCALE,
+    message:
+        "entp: checking the paper's claims"
+    script:
+        "../scripts/entp/claims.py"
+
+
+rule entp_all:
+    input:
+        rules.entp_claims.output,
+        rules.entp_figures.output,
+
+
+STUDY_TARGETS["entp"] = rules.entp_all.input
