@@ -50,6 +50,17 @@ def test_smoke_run_writes_every_artifact(smoke):
     for fig in ["count3_learning_curves", "addition_sample_efficiency", "length_generalisation"]:
         assert (entp / f"figures/{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "## entp" in report
+    mb = smoke / "results/multibin_batching"
+    assert {c["id"] for c in json.loads((mb / "claims.json").read_text())} == {
+        "capacity_closed_form", "capacity_grows_with_k", "equal_mass_optimal_uniform", "low_load_latency",
+        "more_bins_lower_latency_near_capacity", "optimised_bins_heavy_tail", "noise_reduces_gain",
+        "llm_gain_follows_theory", "throughput_grows_with_batch"}
+    cap = pd.read_parquet(mb / "metrics/capacity.parquet")
+    assert cap.k.tolist() == [1, 2, 4] and (cap.rel_err.abs() < 0.03).all()  # the brief's smoke check
+    thr = pd.read_parquet(mb / "metrics/llm_throughput.parquet")
+    assert thr.useful_tokens.nunique() == 1 and (thr.model == "tiny-random").all()
+    for fig in ["capacity_vs_k", "load_sweep", "noise_ablation", "heavy_tail", "llm_gain"]:
+        assert (mb / f"figures/{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     prov = json.loads((res / "claims.json.provenance.json").read_text())
     assert prov["scale"] == "smoke" and len(prov["git_revision"]) >= 40
     assert not (smoke / "scratch/dual_modes/transformer_s0.state.pt").exists()  # cleared after success
@@ -139,7 +150,7 @@ def test_html_report_has_every_figure(smoke, tmp_path):
     html = (tmp_path / "report.html").read_text(errors="ignore")
     for fig in ["fig4_modes.png", "fig5_closer_task.png", "fig6_early_ascent.png", "transformer_vs_bayes.png",
                 "ftc_scaling.png", "ftc_independence_of_K.png", "count3_learning_curves.png",
-                "addition_sample_efficiency.png", "length_generalisation.png"]:
+                "addition_sample_efficiency.png", "length_generalisation.png", "capacity_vs_k.png", "llm_gain.png"]:
         assert fig in html
     assert "early ascent" in html
 

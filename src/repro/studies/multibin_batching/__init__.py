@@ -1,0 +1,1 @@
+"""Multi-bin batching for LLM inference throughput (Guldogan, Kunde, Lee & Pedarsani, 2024)."""

