@@ -13,6 +13,7 @@ include: "workflow/rules/dual_modes.smk"
 include: "workflow/rules/ftc.smk"
 include: "workflow/rules/entp.smk"
 include: "workflow/rules/multibin_batching.smk"
+include: "workflow/rules/task_vectors.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.workflow
 CLUSTER_RULES = {"dual_modes_modes", "dual_modes_closer_task", "dual_modes_early_ascent", "dual_modes_train",
                  "dual_modes_evaluate", "ftc_pretrain", "ftc_constructions", "ftc_bounds", "ftc_trained",
                  "entp_count3", "entp_addition", "entp_length", "multibin_capacity", "multibin_simulate",
-                 "multibin_llm"}
+                 "multibin_llm", "task_vectors_train", "task_vectors_evaluate"}
 # the rest are localrules (figures, claims, report)
 
 

@@ -61,6 +61,14 @@ def test_smoke_run_writes_every_artifact(smoke):
     assert thr.useful_tokens.nunique() == 1 and (thr.model == "tiny-random").all()
     for fig in ["capacity_vs_k", "load_sweep", "noise_ablation", "heavy_tail", "llm_gain"]:
         assert (mb / f"figures/{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    tv = smoke / "results/task_vectors"
+    assert {c["id"] for c in json.loads((tv / "claims.json").read_text())} == {
+        "task_vectors_emerge", "tvp_loss_strong_vectors", "tvp_loss_improves_ood", "deeper_layer_helps_more"}
+    sweep = pd.read_parquet(tv / "metrics/tvp_tvp_l1_s0.parquet")
+    assert sorted(sweep.layer.unique()) == [0, 1, 2] and set(sweep.vectors) == {"per-prompt", "task-averaged"}
+    assert sweep.tvp.between(0, 1).all()
+    for fig in ["tvp_by_layer", "task_vector_pca", "ood_icl"]:
+        assert (tv / f"figures/{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     prov = json.loads((res / "claims.json.provenance.json").read_text())
     assert prov["scale"] == "smoke" and len(prov["git_revision"]) >= 40
     assert not (smoke / "scratch/dual_modes/transformer_s0.state.pt").exists()  # cleared after success
@@ -135,8 +143,9 @@ def test_entp_changes_rerun_only_entp(smoke):
 def test_new_seed_adds_jobs_and_reruns_nothing_else(smoke):
     plan = planned_rules(smoke, "--config seeds=[0,1]")
     assert plan == {"dual_modes_train": 1, "dual_modes_evaluate": 1, "dual_modes_figures": 1,
-                    "dual_modes_claims": 1, "entp_count3": 2, "entp_figures": 1, "entp_claims": 1, "report": 1,
-                    "all": 1}
+                    "dual_modes_claims": 1, "entp_count3": 2, "entp_figures": 1, "entp_claims": 1,
+                    "task_vectors_train": 2, "task_vectors_evaluate": 2, "task_vectors_figures": 1,
+                    "task_vectors_claims": 1, "report": 1, "all": 1}
 
 
 def test_lint_and_format_are_clean(smoke):
@@ -150,7 +159,8 @@ def test_html_report_has_every_figure(smoke, tmp_path):
     html = (tmp_path / "report.html").read_text(errors="ignore")
     for fig in ["fig4_modes.png", "fig5_closer_task.png", "fig6_early_ascent.png", "transformer_vs_bayes.png",
                 "ftc_scaling.png", "ftc_independence_of_K.png", "count3_learning_curves.png",
-                "addition_sample_efficiency.png", "length_generalisation.png", "capacity_vs_k.png", "llm_gain.png"]:
+                "addition_sample_efficiency.png", "length_generalisation.png", "capacity_vs_k.png", "llm_gain.png",
+                "tvp_by_layer.png", "task_vector_pca.png"]:
         assert fig in html
     assert "early ascent" in html
 

@@ -1,0 +1,1 @@
+"""Task vectors in ICL: emergence, formation, and the TVP-loss (Yang, Lin, Lee, Papailiopoulos & Nowak, 2025)."""

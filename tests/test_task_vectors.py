@@ -1,0 +1,104 @@
+"""task_vectors library (issue 6): the residual patch hook, the TVP-loss gradient path, and the task generators."""
+
+import torch
+
+from repro.models.gpt import GPT
+from repro.studies.task_vectors import data as D
+from repro.studies.task_vectors import train as T
+from repro.studies.task_vectors import tvp as V
+
+OFFSET = {"family": "offset", "vocab": 16, "offsets": [1, 2, 3, 4, 5, 6, 7], "k": 4, "k_ood": 6, "noise": 0.2}
+
+
+def _model(task=OFFSET, n_layer=3):
+    torch.manual_seed(0)
+    return GPT(T.model_config(task, {"n_layer": n_layer, "n_head": 2, "d_model": 32}, task["k_ood"])).eval()
+
+
+def _batch(task=OFFSET, B=32, k=4, seed=0, **kw):
+    return D.batch(task, B, k, torch.Generator().manual_seed(seed), **kw)
+
+
+def test_patching_with_the_prompts_own_residual_changes_nothing():
+    model, b = _model(), _batch()
+    for layer in range(model.cfg.n_layer + 1):
+        _, saved = model(b.Z, read=[layer])
+        same = V.tvp_forward(model, b.Z, saved[layer][:, -1], layer)
+        assert torch.equal(same, V.zero_shot(model, b.Z))
+
+
+def test_patching_with_another_tasks_vector_changes_the_output():
+    model, b = _model(), _batch()
+    _, theta = V.icl_forward(model, b, [1])
+    other = theta[1].roll(1, 0)  # the vector of a different prompt (mostly a different task)
+    assert (V.tvp_forward(model, b.Z, other, 1) - V.tvp_forward(model, b.Z, theta[1], 1)).abs().max() > 1e-4
+    # and only from the patched layer on: patching layer 1 leaves the residual entering layer 1 elsewhere intact
+    _, h_plain = model(b.Z, read=[1])
+    _, h_patch = model(b.Z, read=[1], patch={1: (1, other)})
+    torch.testing.assert_close(h_patch[1][:, 0], h_plain[1][:, 0])
+
+
+def test_tvp_loss_gradient_reaches_layers_below_the_prescribed_one():
+    """Block 0 gets TVP-loss gradient through theta (the ICL pass), not only through Z's own query token."""
+    layer = 2
+
+    def block0_grad(detach):
+        model, b = _model().train(), _batch()
+        _, thetas = V.icl_forward(model, b, [layer])
+        theta = thetas[layer].detach() if detach else thetas[layer]
+        T.loss_of(V.tvp_forward(model, b.Z, theta, layer), b.yz, True).backward()
+        return torch.cat([p.grad.flatten() for p in model.blocks[0].parameters()])
+
+    through_theta = block0_grad(False) - block0_grad(True)
+    assert through_theta.abs().max() > 1e-6  # detaching theta (the pitfall) would remove exactly this
+
+
+def test_training_losses_include_the_tvp_term_only_when_asked():
+    model, b = _model(), _batch()
+    total, icl, tvp = T.losses(model, b, True, None)
+    assert tvp is None and torch.equal(total, icl)
+    total, icl, tvp = T.losses(model, b, True, 1, lam=0.5)
+    torch.testing.assert_close(total, icl + 0.5 * tvp)
+
+
+def test_offset_prompts_carry_their_task():
+    b = _batch(B=64, k=6, seed=3)
+    x, y = b.P[:, 0::3], b.P[:, 2::3]
+    c = (y - x[:, :6]) % 16
+    assert (c == c[:, :1]).all()  # one offset per prompt, recoverable from the demos
+    assert torch.equal(c[:, 0], torch.tensor(OFFSET["offsets"])[b.task])
+    assert torch.equal(b.y[:, -1], (x[:, -1] + c[:, 0]) % 16)  # the query's answer under the same task
+    assert torch.equal(b.yz, (b.Z[:, 0] + c[:, 0]) % 16) and (b.Z[:, 0] != x[:, -1]).all()  # Z: new query
+    assert (b.P[:, 1::3] == 16).all() and (b.Z[:, 1] == 16).all()  # "->" tokens
+
+
+def test_affine_and_noisy_variants():
+    task = {**OFFSET, "affine": True, "n_multipliers": 3}
+    assert len(D.tasks(task)) == 3 * 7
+    b = _batch(task, B=256, k=8, seed=1, noise=0.5)
+    x, y = b.P[:, 0::3][:, :8], b.P[:, 2::3]
+    a, c = D.tasks(task)[b.task].T
+    wrong = (y != (a[:, None] * x + c[:, None]) % 16).float().mean()
+    assert 0.35 < wrong < 0.6  # about half the demos replaced (a random token is right 1/16 of the time)
+    assert torch.equal(b.y[:, :8], (a[:, None] * x + c[:, None]) % 16)  # targets stay clean
+
+
+def test_linear_regression_prompts_determine_w():
+    task = {"family": "linear", "dim": 3, "k": 8, "k_ood": 10, "noise": 0.1, "x_scale": 2.0}
+    b = _batch(task, B=5, k=8, seed=2)
+    X, Y = b.P[:, 0::3, :3][:, :8], b.P[:, 2::3, 4]
+    w = torch.linalg.lstsq(X, Y[..., None]).solution
+    xq = b.P[:, -2, :3]
+    torch.testing.assert_close((xq[:, None] @ w)[:, 0, 0], b.y[:, -1], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close((b.Z[:, 0, :3][:, None] @ w)[:, 0, 0], b.yz, atol=1e-4, rtol=1e-4)
+    scaled = _batch(task, B=2000, k=8, seed=2, x_scale=2.0)
+    assert 1.8 < float(scaled.P[:, 0::3, :3].std()) < 2.2
+
+
+def test_sweep_returns_one_score_per_layer_and_sane_baselines():
+    model, b = _model(), _batch(B=64)
+    r = V.sweep(model, b, True)
+    assert len(r["tvp"]) == model.cfg.n_layer + 1 and all(0 <= s <= 1 for s in r["tvp"])
+    assert r["tvp"][0] == r["zero_shot"]  # at the embedding, "->" is the same token in P and Z
+    ra = V.sweep(model, b, True, averaged=True)
+    assert ra["tvp"][0] == r["zero_shot"] and ra["icl"] == r["icl"]

@@ -1,0 +1,153 @@
+# task_vectors: task vectors and the TVP-loss. Flow: train each model (baseline, TVP-loss at its prescribed
+# layer) per seed -> evaluate (TVP at every layer, OOD ICL, PCA of task vectors) -> figures, claims.
+
+TV_MODELS = study_cfg("task_vectors", "models")
+TV_LAYERS = {m: v.get("tvp_layer") for m, v in TV_MODELS.items()}
+
+
+# The settings one job of a model reads: the task, that model, and the train (or eval) block.
+TV_JOB_CFG = {
+    (m, block): {
+        "task": study_cfg("task_vectors", "task"),
+        "model": TV_MODELS[m],
+        block: study_cfg("task_vectors", block),
+    }
+    for m in TV_MODELS
+    for block in ("train", "eval")
+}
+
+
+rule task_vectors_train:
+    input:
+        lib=lib("workflow/scripts/task_vectors/train.py"),
+    output:
+        model="results/task_vectors/checkpoints/{model}_s{seed}.safetensors",
+        history="results/task_vectors/metrics/train_{model}_s{seed}.parquet",
+    log:
+        "logs/task_vectors/train_{model}_s{seed}.log",
+    benchmark:
+        "results/task_vectors/benchmarks/train_{model}_s{seed}.tsv"
+    conda:
+        ENV
+    threads: 8  # capped at --cores
+    resources:
+        gpu=gpu_request(),
+        runtime=60,
+        mem_mb=8000,
+    params:
+        cfg=lambda w: TV_JOB_CFG[(w.model, "train")],
+        seed="{seed}",
+        device=CFG["device"],
+        scale=SCALE,
+        # Resume state lives outside declared outputs: Snakemake deletes those when a job fails.
+        state="scratch/task_vectors/{model}_s{seed}.state.pt",
+    message:
+        "task_vectors: training {wildcards.model}, seed {wildcards.seed}"
+    script:
+        "../scripts/task_vectors/train.py"
+
+
+rule task_vectors_evaluate:
+    input:
+        model=rules.task_vectors_train.output.model,
+        lib=lib("workflow/scripts/task_vectors/evaluate.py"),
+    output:
+        tvp="results/task_vectors/metrics/tvp_{model}_s{seed}.parquet",
+        ood="results/task_vectors/metrics/ood_{model}_s{seed}.parquet",
+        pca="results/task_vectors/metrics/pca_{model}_s{seed}.parquet",
+    log:
+        "logs/task_vectors/evaluate_{model}_s{seed}.log",
+    benchmark:
+        "results/task_vectors/benchmarks/evaluate_{model}_s{seed}.tsv"
+    conda:
+        ENV
+    threads: 2
+    resources:
+        gpu=gpu_request(),
+        runtime=30,
+        mem_mb=8000,
+    params:
+        cfg=lambda w: TV_JOB_CFG[(w.model, "eval")],
+        seed="{seed}",
+        device=CFG["device"],
+        scale=SCALE,
+    message:
+        "task_vectors: TVP sweep and OOD evaluation of {wildcards.model}, seed {wildcards.seed}"
+    script:
+        "../scripts/task_vectors/evaluate.py"
+
+
+TV_EVAL = {
+    kind: expand(
+        f"results/task_vectors/metrics/{kind}_{{model}}_s{{seed}}.parquet",
+        model=sorted(TV_MODELS),
+        seed=SEEDS,
+    )
+    for kind in ("tvp", "ood", "pca")
+}
+
+
+rule task_vectors_figures:
+    input:
+        **TV_EVAL,
+        lib=lib("workflow/scripts/task_vectors/figures.py"),
+    output:
+        tvp=report(
+            "results/task_vectors/figures/tvp_by_layer.png",
+            caption="../report/task_vectors/tvp_by_layer.rst",
+            category="task_vectors",
+        ),
+        pca=report(
+            "results/task_vectors/figures/task_vector_pca.png",
+            caption="../report/task_vectors/task_vector_pca.rst",
+            category="task_vectors",
+        ),
+        ood=report(
+            "results/task_vectors/figures/ood_icl.png",
+            caption="../report/task_vectors/ood_icl.rst",
+            category="task_vectors",
+        ),
+    log:
+        "logs/task_vectors/figures.log",
+    localrule: True
+    conda:
+        ENV
+    params:
+        layers=TV_LAYERS,
+        discrete=study_cfg("task_vectors", "task", "family") == "offset",
+        scale=SCALE,
+    message:
+        "task_vectors: figures"
+    script:
+        "../scripts/task_vectors/figures.py"
+
+
+rule task_vectors_claims:
+    input:
+        tvp=TV_EVAL["tvp"],
+        ood=TV_EVAL["ood"],
+        lib=lib("workflow/scripts/task_vectors/claims.py"),
+    output:
+        claims="results/task_vectors/claims.json",
+        metrics="results/task_vectors/metrics.json",
+    log:
+        "logs/task_vectors/claims.log",
+    localrule: True
+    conda:
+        ENV
+    params:
+        layers=TV_LAYERS,
+        scale=SCALE,
+    message:
+        "task_vectors: checking the paper's claims"
+    script:
+        "../scripts/task_vectors/claims.py"
+
+
+rule task_vectors_all:
+    input:
+        rules.task_vectors_claims.output,
+        rules.task_vectors_figures.output,
+
+
+STUDY_TARGETS["task_vectors"] = rules.task_vectors_all.input
