@@ -11,7 +11,7 @@ import shutil
 import pandas as pd
 import pytest
 import yaml
-from wf import copy_repo, planned_rules, sh
+from wf import copy_repo, planned_rules, restored, sh
 
 pytestmark = pytest.mark.workflow
 
@@ -80,11 +80,10 @@ def test_finished_tree_has_nothing_to_do(smoke):
 
 def test_param_change_reruns_only_its_dependents(smoke):
     path = smoke / "config/studies/dual_modes.yaml"
-    original = path.read_text()
-    cfg = yaml.safe_load(original)
-    cfg["smoke"]["early_ascent"]["n_prompts"] = 3000
-    path.write_text(yaml.safe_dump(cfg))
-    try:
+    with restored(path) as original:
+        cfg = yaml.safe_load(original)
+        cfg["smoke"]["early_ascent"]["n_prompts"] = 3000
+        path.write_text(yaml.safe_dump(cfg))
         assert planned_rules(smoke) == {"dual_modes_early_ascent": 1, "dual_modes_figures": 1,
                                         "dual_modes_claims": 1, "report": 1, "all": 1}
         cfg["smoke"]["transformer"]["steps"] = 120
@@ -96,30 +95,24 @@ def test_param_change_reruns_only_its_dependents(smoke):
         path.write_text(yaml.safe_dump(cfg))
         assert set(planned_rules(smoke)) == {"dual_modes_early_ascent", "dual_modes_evaluate", "dual_modes_figures",
                                              "dual_modes_claims", "report", "all"}
-    finally:
-        path.write_text(original)
     assert planned_rules(smoke) == {}
 
 
 def test_library_change_reruns_only_the_rules_that_import_it(smoke):
     fig = smoke / "src/repro/studies/dual_modes/figures.py"
-    original = fig.read_text()
-    fig.write_text(original + "\n# an edit\n")
-    try:
+    with restored(fig) as original:
+        fig.write_text(original + "\n# an edit\n")
         assert planned_rules(smoke) == {"dual_modes_figures": 1, "all": 1}
-    finally:
-        fig.write_text(original)
     # Same content again: Snakemake's recorded checksum shows the newer mtime is not a change.
     assert planned_rules(smoke) == {}
 
 
 def test_entp_changes_rerun_only_entp(smoke):
     path = smoke / "config/studies/entp.yaml"
-    original = path.read_text()
-    cfg = yaml.safe_load(original)
-    cfg["smoke"]["addition"]["steps"] = 40
-    path.write_text(yaml.safe_dump(cfg))
-    try:
+    with restored(path) as original:
+        cfg = yaml.safe_load(original)
+        cfg["smoke"]["addition"]["steps"] = 40
+        path.write_text(yaml.safe_dump(cfg))
         # two formats x two architectures x one training size
         assert planned_rules(smoke) == {"entp_addition": 4, "entp_figures": 1, "entp_claims": 1, "report": 1,
                                         "all": 1}
@@ -127,16 +120,11 @@ def test_entp_changes_rerun_only_entp(smoke):
                                                             "d_model": 64}
         path.write_text(yaml.safe_dump(cfg))  # a new model trains only itself
         assert planned_rules(smoke)["entp_count3"] == 1
-    finally:
-        path.write_text(original)
     code = smoke / "src/repro/studies/entp/model.py"
-    original = code.read_text()
-    code.write_text(original + "\n# an edit\n")
-    try:
+    with restored(code) as original:
+        code.write_text(original + "\n# an edit\n")
         assert set(planned_rules(smoke)) == {"entp_count3", "entp_addition", "entp_length", "entp_figures",
                                              "entp_claims", "report", "all"}
-    finally:
-        code.write_text(original)
     assert planned_rules(smoke) == {}
 
 

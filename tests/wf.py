@@ -3,6 +3,7 @@
 import os
 import shutil
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -43,3 +44,13 @@ def planned_rules(repo, extra="") -> dict:
         if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("job", "total"):
             rules[parts[0]] = int(parts[1])
     return rules
+
+
+@contextmanager
+def restored(path: Path):
+    """Yield the file's text; whatever the block writes to it, the original is back afterwards."""
+    original = path.read_text()
+    try:
+        yield original
+    finally:
+        path.write_text(original)
