@@ -20,9 +20,10 @@ rule entp_count3:
         "logs/entp/count3_{model}_s{seed}.log",
     benchmark:
         "results/entp/benchmarks/count3_{model}_s{seed}.tsv"
+    priority: 1  # the longest jobs (the encoder's above all): start them first so the others fill in around them
     conda:
         ENV
-    threads: 8  # capped at --cores
+    threads: study_cfg("entp", "threads")  # capped at --cores
     resources:
         gpu=gpu_request(),
         runtime=90,
@@ -55,7 +56,7 @@ rule entp_addition:
         "results/entp/benchmarks/addition_{fmt}_{arch}_n{n}.tsv"
     conda:
         ENV
-    threads: 8
+    threads: study_cfg("entp", "threads")
     resources:
         gpu=gpu_request(),
         runtime=60,
@@ -81,7 +82,7 @@ rule entp_length:
         "results/entp/benchmarks/length_{arch}.tsv"
     conda:
         ENV
-    threads: 8
+    threads: study_cfg("entp", "threads")
     resources:
         gpu=gpu_request(),
         runtime=60,
