@@ -27,14 +27,19 @@ def smoke(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def slurm():
-    """A running one-node Slurm cluster: started (and afterwards stopped) unless one already answers."""
+    """A running one-node Slurm cluster whose job steps reach the controller: started (and afterwards
+    stopped, leaving nothing behind) unless one already answers."""
     script = os.path.join(ROOT, "tests", "services", "slurm.sh")
-    # The test cluster keeps its config outside /etc/slurm; every Slurm client (sbatch, squeue, scontrol,
-    # and Snakemake's jobs) finds it through SLURM_CONF.
-    os.environ["SLURM_CONF"] = os.path.join(os.environ.get("REPRO_SLURM_DIR", "/tmp/repro-slurm"), "slurm.conf")
-    if subprocess.run([script, "status"]).returncode == 0:
+    started = subprocess.run([script, "status"]).returncode != 0
+    if started:
+        subprocess.run([script, "start"], check=True)
+    try:
+        # Fail fast, in one line, when jobs would die at their first srun (e.g. a config that clients
+        # find only through SLURM_CONF, which the jobstep plugin strips).
+        check = subprocess.run([script, "check"], capture_output=True, text=True)
+        if check.returncode != 0:
+            pytest.fail(check.stderr.strip().splitlines()[-1], pytrace=False)
         yield
-        return
-    subprocess.run([script, "start"], check=True)
-    yield
-    subprocess.run([script, "stop"], check=False)
+    finally:
+        if started:
+            subprocess.run([script, "stop"], check=False)

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # A one-node Slurm cluster on localhost for the tests: munge, slurmctld and slurmd, all as root.
 #   tests/services/slurm.sh start    install (Debian slurm-wlm, munge) if missing, configure, start, wait
-#   tests/services/slurm.sh stop     stop what `start` started
+#   tests/services/slurm.sh stop     stop what `start` started and remove every file it wrote
 #   tests/services/slurm.sh status   exit 0 when the cluster answers and its node is up
+#   tests/services/slurm.sh check    run a job step the way Snakemake's jobstep plugin does; one line if not
 # No accounting database: job status must come from squeue (profiles/slurm sets that), and MinJobAge
 # keeps finished jobs visible to squeue (and scontrol) long enough for Snakemake and the tests.
-# The config lives in $REPRO_SLURM_DIR, not /etc/slurm: clients find it through SLURM_CONF, which the
-# test suite exports (tests/conftest.py).
+# The config sits where every Slurm client looks without help, /etc/slurm/slurm.conf, as on a real site:
+# inside a job, the jobstep plugin strips SLURM_* variables (SLURM_CONF among them) from the nested
+# srun's environment, so a config found only through SLURM_CONF is invisible to job steps.
+# Spool, state and logs live in $REPRO_SLURM_DIR; `stop` removes that folder and the config again.
 set -euo pipefail
 STATE=${REPRO_SLURM_DIR:-/tmp/repro-slurm}
-export SLURM_CONF=$STATE/slurm.conf
-CONF=$SLURM_CONF
+CONF=/etc/slurm/slurm.conf
+MARK="# Written by tests/services/slurm.sh for a one-node test cluster."
 [ "$(id -u)" = 0 ] || { echo "slurm.sh: must run as root (it starts munged, slurmctld and slurmd)" >&2; exit 1; }
 
 install_packages() {
@@ -31,9 +34,14 @@ write_config() {
     echo "slurm.sh: this machine offers ${mem} MB to jobs; the workflow's training jobs need 8000" >&2
     exit 1
   fi
+  if [ -e "$CONF" ] && ! grep -qxF "$MARK" "$CONF"; then
+    echo "slurm.sh: $CONF exists and was not written by this script; refusing to replace a real config" >&2
+    exit 1
+  fi
   mkdir -p "$STATE"/ctld "$STATE"/d "$STATE"/log
+  [ -d /etc/slurm ] || { mkdir -p /etc/slurm; touch "$STATE/created-etc-slurm"; }
   cat > "$CONF" <<CONF
-# Written by tests/services/slurm.sh for a one-node test cluster.
+$MARK
 ClusterName=repro
 SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
@@ -69,7 +77,7 @@ start() {
   write_config
   mkdir -p /run/munge /var/log/munge /var/lib/munge
   if ! pgrep -x munged >/dev/null; then
-    [ -s /etc/munge/munge.key ] || mungekey --create --force
+    if [ ! -s /etc/munge/munge.key ]; then mungekey --create --force; touch "$STATE/created-munge-key"; fi
     munged --force
     touch "$STATE/started-munge"
   fi
@@ -88,16 +96,40 @@ start() {
   exit 1
 }
 
+# A job step started as snakemake-executor-plugin-slurm-jobstep starts one: a batch job runs a nested
+# `srun -n1` whose environment keeps only the allocation's identity among the SLURM_* variables.
+check() {
+  local out rc=0
+  out=$(mktemp)
+  sbatch --wait --quiet -o "$out" -e "$out" --wrap '
+    for v in $(env | sed -n "s/^\(SLURM_[A-Z_]*\)=.*/\1/p"); do
+      case $v in SLURM_JOB_ID|SLURM_JOBID|SLURM_CLUSTER_NAME|SLURM_SUBMIT_DIR|SLURM_SUBMIT_HOST) ;;
+        *) unset "$v" ;; esac
+    done
+    srun -n1 true' >/dev/null 2>>"$out" || rc=$?
+  if [ "$rc" != 0 ]; then
+    echo "slurm.sh: a job step cannot reach the controller from a scrubbed environment (is slurm.conf" \
+      "in /etc/slurm, where clients look?): $(grep -m1 -iE 'error|fatal' "$out" || tail -n1 "$out")" >&2
+    rm -f "$out"
+    exit 1
+  fi
+  rm -f "$out"
+  echo "slurm: a scrubbed job step reaches the controller"
+}
+
 stop() {
   if [ -f "$STATE/started-slurm" ]; then
     pkill -x slurmd || true
     pkill -x slurmctld || true
-    rm -f "$STATE/started-slurm"
   fi
   if [ -f "$STATE/started-munge" ]; then
     pkill -x munged || true
-    rm -f "$STATE/started-munge"
   fi
+  if [ -f "$CONF" ] && grep -qxF "$MARK" "$CONF"; then rm -f "$CONF"; fi
+  if [ -f "$STATE/created-etc-slurm" ]; then rmdir /etc/slurm 2>/dev/null || true; fi
+  if [ -f "$STATE/created-munge-key" ]; then rm -f /etc/munge/munge.key; fi
+  for _ in $(seq 1 20); do { pgrep -x slurmd || pgrep -x slurmctld; } >/dev/null || break; sleep 0.5; done
+  rm -rf "$STATE"
   echo "slurm: stopped"
 }
 
@@ -105,5 +137,6 @@ case "${1:-status}" in
   start) start ;;
   stop) stop ;;
   status) up ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  check) check ;;
+  *) echo "usage: $0 start|stop|status|check" >&2; exit 2 ;;
 esac

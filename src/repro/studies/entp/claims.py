@@ -3,8 +3,8 @@
 Which claims must hold where: the Count3 separation and length generalisation need the paper's model sizes and
 step counts (the brief), so they are expected at paper scale only; at small scale they are still measured and
 reported. The addition sample-efficiency gap is expected at small and paper scale. The encoder's lower Count3
-loss was first expected at small scale too, but at block 16 a wider decoder learns Count3 outright (README,
-"entp in detail"), so it is expected at paper scale only, where the block is long enough.
+loss was first expected at small scale too, but at block 16 a wider decoder learns Count3 outright
+(docs/studies/entp.md), so it is expected at paper scale only, where the block is long enough.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def all_claims(hist: pd.DataFrame, add: pd.DataFrame, length: pd.DataFrame) -> l
               "max over encoders of final Count3 test loss < min over decoders",
               {m: v["test_loss"] for m, v in per_model.items()}, holds=lower_loss,
               figure="count3_learning_curves.png", paper_value="loss curves (qualitative)", expected_at=("paper",),
-              notes="at block 16 a wider decoder can learn Count3 (the brief: keep n >= 32); see the README"),
+              notes="at block 16 a wider decoder can learn Count3 (the brief: keep n >= 32); see docs/studies/entp.md"),
         Claim("addition_sample_efficiency",
               "On addition with few training examples the encoder is more accurate than the decoder.",
               f"for every format: mean over training sizes <= {SMALL_N} and seeds of (encoder - decoder) exact-match "
