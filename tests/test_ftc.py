@@ -1,5 +1,7 @@
 """ftc library (issue 7): exact fits on all K points, the stated neuron counts, breakpoint bounds."""
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -65,15 +67,125 @@ def test_float64_is_not_exact_but_fractions_are():
 
 
 @pytest.mark.parametrize("N", [1, 2, 3, 5])
-def test_spike_pattern_needs_3N_breakpoints_and_the_two_layer_construction_has_them(N):
+def test_spike_pattern_needs_3N_breakpoints_and_the_two_layer_construction_has_exactly_them(N):
     xs, ys = B.spike_pattern(N)
-    assert B.min_breakpoints_interpolant(ys) == B.two_layer_lower(N) == 3 * N
+    assert B.lower_bound_breakpoints(xs, ys) == 3 * N
     changed = [i for i, y in enumerate(ys) if y != 0]
     g = C.two_layer(xs, ys, changed)
     assert all(g(x) == y for x, y in zip(xs, ys))
-    assert B.breakpoints(g, xs) >= 3 * N and g.neurons == 3 * N  # tight on this pattern
-    m3 = C.three_layer_size(N)
-    assert m3 >= B.three_layer_lower(N)
+    assert B.breakpoints(g) == g.neurons == 3 * N  # each unit's kink counted once, at its exact position
+    g3 = C.three_layer(xs, ys, changed)
+    assert all(g3(x) == y for x, y in zip(xs, ys))
+    assert 3 * N <= B.breakpoints(g3) <= B.three_layer_max_breakpoints(*g3.widths)
+    assert g3.neurons >= B.three_layer_lower(3 * N)
+
+
+def _random_two_layer(rng, m):
+    F = lambda v: Fraction(int(v), 16)  # noqa: E731
+    return C.TwoLayer([F(v) for v in rng.integers(-64, 64, m)], [F(v) for v in rng.integers(-32, 33, m)])
+
+
+def _random_three_layer(rng, G):
+    F = lambda v: Fraction(int(v), 8)  # noqa: E731
+    a = sorted(F(v) for v in rng.integers(-40, 40, G))
+    return C.ThreeLayer(a, [x + F(rng.integers(1, 16)) for x in a], Fraction(1, 4), F(rng.integers(-40, 0)),
+                        F(rng.integers(0, 40)), [[F(v) for v in rng.integers(-80, 80, G)] for _ in range(6 * G)],
+                        [F(v) for v in rng.integers(-8, 9, 6 * G)])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_counted_breakpoints_never_exceed_what_the_units_allow_and_are_real_kinks(seed):
+    rng = np.random.default_rng(seed)
+    g = _random_two_layer(rng, m=int(rng.integers(1, 12)))
+    ks = B.kinks(g)
+    assert len(ks) <= g.neurons
+    h = Fraction(1, 1000)
+    for k in ks:  # a counted kink is a slope change; between kinks g is linear
+        assert g(k) - g(k - h) != g(k + h) - g(k)
+    grid = sorted(set(ks) | {Fraction(-10), Fraction(10)})
+    for lo, hi in zip(grid, grid[1:]):
+        mid = (lo + hi) / 2
+        assert (g(mid) - g(lo)) * (hi - mid) == (g(hi) - g(mid)) * (mid - lo)
+    g3 = _random_three_layer(rng, G=int(rng.integers(1, 4)))
+    m1, m2 = g3.widths
+    ks3 = B.kinks(g3)
+    assert len(ks3) <= m1 + m2 * (m1 + 1)
+    dense = [Fraction(i, 16) for i in range(-16 * 60, 16 * 60)]  # slope changes seen on a fine grid are counted
+    slopes = [g3(b) - g3(a) for a, b in zip(dense, dense[1:])]
+    seen = [dense[i + 1] for i in range(len(slopes) - 1) if slopes[i] != slopes[i + 1]]
+    assert all(any(a - Fraction(1, 16) <= k <= a + Fraction(1, 16) for k in ks3) for a in seen)
+
+
+def test_units_at_one_position_that_cancel_make_no_kink():
+    g = C.TwoLayer([Fraction(-1), Fraction(-1), Fraction(-3)], [Fraction(2), Fraction(-2), Fraction(1)])
+    assert B.kinks(g) == [Fraction(3)]
+
+
+def test_lower_bound_is_below_connect_the_dots_where_one_kink_serves_two_slope_changes():
+    xs = [Fraction(i) for i in range(4)]
+    ys = [Fraction(0), Fraction(0), Fraction(1), Fraction(3)]
+    assert B.connect_the_dots_breakpoints(ys) == 2
+    assert B.lower_bound_breakpoints(xs, ys) == 1
+    # and one kink suffices: 0 up to 1.5, then slope 2 through (2, 1) and (3, 3)
+    g = C.TwoLayer([Fraction(-3, 2)], [Fraction(2)])
+    assert all(g(x) == y for x, y in zip(xs, ys)) and B.breakpoints(g) == 1
+    # two zeros between spikes: the bumps overlap, so fewer than 3 per spike are proven
+    zs = [Fraction(v) for v in (0, 0, 5, 0, 0, 5, 0, 0)]
+    lb = B.lower_bound_breakpoints([Fraction(i) for i in range(8)], zs)
+    assert 3 <= lb < B.connect_the_dots_breakpoints(zs) + 1
+    # the bound never exceeds the breakpoints of an actual interpolant
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        ys = [Fraction(int(v)) for v in rng.integers(0, 3, 9)]
+        xs = [Fraction(i) for i in range(9)]
+        assert B.lower_bound_breakpoints(xs, ys) <= B.connect_the_dots_breakpoints(ys)
+
+
+def _bounds_table(three_layer_neurons=None, lower=None):
+    from repro.studies.ftc import experiments as E
+    t = E.bounds_table([1, 2, 3, 5])
+    if three_layer_neurons is not None:
+        t["three_layer_neurons"] = three_layer_neurons(t.N)
+    if lower is not None:
+        t["lower_bound_breakpoints"] = lower(t.N)
+    return t
+
+
+def _claims(bounds=None, trained=None):
+    import pandas as pd
+    from repro.studies.ftc import claims as FC
+    cons = pd.DataFrame({"K": [60] * 4, "d": [3] * 4, "N": [4, 4, 9, 9], "construction": ["2-layer", "3-layer"] * 2,
+                         "neurons": [12, 21, 27, 31], "formula": [12, 21, 27, 31], "max_err": [0.0] * 4,
+                         "max_err_retained": [0.0] * 4, "max_err_float64": [1e-9] * 4})
+    if trained is None:
+        trained = _trained({4: 8, 16: 32, 64: 128}, {4: 8, 16: 16, 64: 32})
+    return {c.id: c for c in FC.all_claims(cons, _bounds_table() if bounds is None else bounds, trained)}
+
+
+def _trained(m2, m3, grows=True):
+    import pandas as pd
+    rows = [{"depth": dep, "setting": "K=4N,d=4" if grows else "K=256,d=4", "K_grows_with_N": grows, "K": 4 * N,
+             "d": 4, "N": N, "seed": s, "m_star": m} for dep, ms in ((2, m2), (3, m3)) for N, m in ms.items()
+            for s in range(3)]
+    return pd.DataFrame(rows)
+
+
+def test_ftc_claims_fail_where_the_paper_would_be_wrong():
+    ok = _claims()
+    assert ok["lower_bounds"].holds and ok["sizes_within_constant_of_lower_bound"].holds
+    assert ok["trained_widths_scale"].holds and ok["trained_3layer_grows_slower"].holds
+    assert ok["neuron_counts_independent_of_K"].kind == "sanity" and ok["construction_slopes"].kind == "sanity"
+    assert ok["trained_widths_scale"].kind == "extension" and ok["lower_bounds"].kind == "paper"
+    # a 3-layer construction of size ~N is not Theta(sqrt N): the ratio to the bound grows
+    bad = _claims(bounds=_bounds_table(three_layer_neurons=lambda N: 5 * N + 1))
+    assert not bad["sizes_within_constant_of_lower_bound"].holds
+    # data whose derived bound is below 3N
+    assert not _claims(bounds=_bounds_table(lower=lambda N: 2 * N))["lower_bounds"].holds
+    # trained widths flat in N (the K/d confound) or 3-layer growing as fast as 2-layer
+    flat = _claims(trained=_trained({4: 80, 16: 82, 64: 84}, {4: 40, 16: 41, 64: 42}))
+    assert not flat["trained_widths_scale"].holds
+    same = _claims(trained=_trained({4: 8, 16: 32, 64: 128}, {4: 8, 16: 32, 64: 128}))
+    assert not same["trained_3layer_grows_slower"].holds and not same["trained_widths_scale"].holds
 
 
 def test_trained_search_finds_a_width_that_fits():

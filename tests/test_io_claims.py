@@ -65,11 +65,27 @@ def test_records_blank_verdicts_at_smoke_and_report_flags_failures():
     small = C.records(c, "small")
     assert [r["holds"] for r in small] == [True, False]
     md = C.render_report({"study": small})
-    assert "1 of 2 claims hold" in md and "NOT reproduced" in md and "study/b" in md
+    assert "1 of 2 of the papers' claims hold" in md and "NOT reproduced" in md and "study/b" in md
     assert C.metrics_summary(small) == {"a.x": 1.0, "a.holds": 1, "b.x": 2.0, "b.holds": 0}
     json.dumps(small)
     with pytest.raises(ValueError):
         C.records(c + [C.Claim("a", "s", "r", {}, True)], "small")
+
+
+def test_report_keeps_sanity_checks_and_extensions_apart_from_the_papers_claims():
+    c = [C.Claim("p", "s", "r", {}, True), C.Claim("e", "s", "r", {}, False, kind="extension"),
+         C.Claim("s", "s", "r", {}, True, kind="sanity")]
+    recs = C.records(c, "small")
+    md = C.render_report({"study": recs})
+    # the headline counts only the paper's claims; a failed extension is not a paper claim not reproduced
+    assert "1 of 1 of the papers' claims hold; 0 of 1 of this project's extensions hold; 1 of 1 sanity" in md
+    assert "Not reproduced:" not in md
+    paper, ext, sanity = (md.index(C.KINDS[k]) for k in ("paper", "extension", "sanity"))
+    assert paper < md.index("**p**") < ext < md.index("**e**") < sanity < md.index("**s**")
+    html = C.render_report_html({"study": recs})
+    assert html.startswith("<!DOCTYPE html>") and all(f"<b>{i}</b>" in html for i in "pes")
+    with pytest.raises(ValueError, match="kind"):
+        C.Claim("x", "s", "r", {}, True, kind="guess")
 
 
 def _fig4(deltas_errs):

@@ -7,6 +7,12 @@ rule report:
         lib=lib("workflow/scripts/report.py"),
     output:
         report="results/REPORT.md",
+        # the same claims table as one item of `snakemake --report`, beside the figures
+        html=report(
+            "results/REPORT.html",
+            caption="../report/claims.rst",
+            category="Claims",
+        ),
     log:
         "logs/report.log",
     localrule: True
@@ -15,6 +21,6 @@ rule report:
     params:
         studies=STUDIES,
     message:
-        "Gathering claims of {params.studies} into {output.report}"
+        "Gathering claims of {params.studies} into {output.report} and {output.html}"
     script:
         "../scripts/report.py"

@@ -11,6 +11,11 @@ import math
 from dataclasses import asdict, dataclass
 
 SCALES = ("smoke", "small", "paper")
+# What a claim is: one of the paper's own findings; this project's extension of the paper (a measurement
+# the paper does not make); or a sanity check of our own code (e.g. a construction has the size its
+# formula says), which is reported apart and never counted as reproducing the paper.
+KINDS = {"paper": "The paper's claims", "extension": "This project's extensions (not claims of the paper)",
+         "sanity": "Sanity checks of this project's code (not claims of the paper)"}
 
 
 @dataclass
@@ -26,6 +31,11 @@ class Claim:
     # scales at which the study says this claim must hold; elsewhere it is measured and reported honestly, but
     # a miss is expected (e.g. a phenomenon that needs the paper's model size)
     expected_at: tuple = ("small", "paper")
+    kind: str = "paper"  # a key of KINDS
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"claim {self.id!r}: kind must be one of {sorted(KINDS)}, got {self.kind!r}")
 
     def as_record(self, scale: str) -> dict:
         rec = asdict(self)
@@ -99,30 +109,71 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _counts(recs: list[dict]) -> str:
+    held = sum(r["holds"] is True for r in recs)
+    return f"{held} of {len(recs)}"
+
+
 def render_report(by_study: dict[str, list[dict]]) -> str:
-    """Markdown across studies; figure links are relative to results/."""
+    """Markdown across studies, the paper's claims apart from extensions and sanity checks; figure links are
+    relative to results/."""
     lines = ["# repro: claims report", ""]
-    total = sum(len(v) for v in by_study.values())
-    held = sum(r["holds"] is True for v in by_study.values() for r in v)
-    failed = [(s, r["id"]) for s, v in by_study.items() for r in v if r["holds"] is False and r.get("expected", True)]
-    unexpected = [(s, r["id"]) for s, v in by_study.items() for r in v
-                  if r["holds"] is False and not r.get("expected", True)]
-    scales = sorted({r["scale"] for v in by_study.values() for r in v})
+    every = [dict(r, study=s) for s, v in by_study.items() for r in v]
+    of_kind = {k: [r for r in every if r.get("kind", "paper") == k] for k in KINDS}
+    scales = sorted({r["scale"] for r in every})
     if scales == ["smoke"]:
-        lines += [f"Scale: smoke. {total} claims measured; verdicts are not meaningful at smoke scale.", ""]
+        lines += [f"Scale: smoke. {len(every)} claims and checks measured; verdicts are not meaningful at smoke "
+                  "scale.", ""]
     else:
-        lines += [f"Scale: {', '.join(scales)}. {held} of {total} claims hold."
-                  + (f" Not reproduced: {', '.join(f'{s}/{i}' for s, i in failed)}." if failed else "")
-                  + (f" Not reproduced and not expected at this scale: {', '.join(f'{s}/{i}' for s, i in unexpected)}."
-                     if unexpected else ""), ""]
+        paper = of_kind["paper"]
+        failed = [f"{r['study']}/{r['id']}" for r in paper if r["holds"] is False and r.get("expected", True)]
+        unexpected = [f"{r['study']}/{r['id']}" for r in paper if r["holds"] is False and not r.get("expected", True)]
+        lines += [f"Scale: {', '.join(scales)}. {_counts(paper)} of the papers' claims hold"
+                  + (f"; {_counts(of_kind['extension'])} of this project's extensions hold"
+                     if of_kind["extension"] else "")
+                  + (f"; {_counts(of_kind['sanity'])} sanity checks pass" if of_kind["sanity"] else "") + "."
+                  + (f" Not reproduced: {', '.join(failed)}." if failed else "")
+                  + (f" Not reproduced and not expected at this scale: {', '.join(unexpected)}." if unexpected else ""),
+                  ""]
     for study, recs in by_study.items():
-        lines += [f"## {study}", "", "| claim | verdict | measured | rule | paper | figure |",
-                  "|---|---|---|---|---|---|"]
-        for r in recs:
-            fig = f"[{r['figure']}]({study}/figures/{r['figure']})" if r.get("figure") else ""
-            stmt = r["statement"].replace("|", "\\|")
-            verdict_text = verdict(r["holds"], r.get("expected", True))
-            lines.append(f"| **{r['id']}**: {stmt} | {verdict_text} | {_fmt(r['measured'])} | "
-                         f"{r['rule']} | {_fmt(r['paper_value']) if r['paper_value'] is not None else '-'} | {fig} |")
-        lines.append("")
+        lines += [f"## {study}", ""]
+        for kind, title in KINDS.items():
+            group = [r for r in recs if r.get("kind", "paper") == kind]
+            if not group:
+                continue
+            lines += [f"### {title}", "", "| claim | verdict | measured | rule | paper | figure |",
+                      "|---|---|---|---|---|---|"]
+            for r in group:
+                fig = f"[{r['figure']}]({study}/figures/{r['figure']})" if r.get("figure") else ""
+                stmt = r["statement"].replace("|", "\\|")
+                verdict_text = verdict(r["holds"], r.get("expected", True))
+                lines.append(f"| **{r['id']}**: {stmt} | {verdict_text} | {_fmt(r['measured'])} | "
+                             f"{r['rule']} | {_fmt(r['paper_value']) if r['paper_value'] is not None else '-'} | {fig} |")
+            lines.append("")
     return "\n".join(lines)
+
+
+def render_report_html(by_study: dict[str, list[dict]]) -> str:
+    """The same claims as one self-contained HTML page, for `snakemake --report` (an item beside the figures)."""
+    from html import escape
+
+    rows = []
+    for study, recs in by_study.items():
+        for kind, title in KINDS.items():
+            group = [r for r in recs if r.get("kind", "paper") == kind]
+            if not group:
+                continue
+            rows.append(f"<tr><th colspan=5 class=group>{escape(study)}: {escape(title)}</th></tr>")
+            for r in group:
+                v = verdict(r["holds"], r.get("expected", True)).replace("**", "")
+                cls = {True: "ok", False: "no", None: "na"}[r["holds"]]
+                paper = _fmt(r["paper_value"]) if r["paper_value"] is not None else "-"
+                rows.append(f"<tr><td><b>{escape(r['id'])}</b>: {escape(r['statement'])}</td>"
+                            f"<td class={cls}>{escape(v)}</td><td>{escape(_fmt(r['measured']))}</td>"
+                            f"<td>{escape(r['rule'])}</td><td>{escape(paper)}</td></tr>")
+    style = ("body{font-family:sans-serif;font-size:13px} table{border-collapse:collapse} "
+             "td,th{border:1px solid #ccc;padding:4px;vertical-align:top;text-align:left} "
+             "th.group{background:#eee} td.ok{color:#060} td.no{color:#a00;font-weight:bold} td.na{color:#666}")
+    return (f"<!DOCTYPE html><html><head><meta charset=utf-8><title>repro claims</title><style>{style}</style>"
+            "</head><body><h1>repro: claims report</h1><table><tr><th>claim</th><th>verdict</th><th>measured</th>"
+            f"<th>rule</th><th>paper</th></tr>{''.join(rows)}</table></body></html>\n")

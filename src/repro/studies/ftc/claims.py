@@ -1,4 +1,11 @@
-"""ftc claims, each computed from the experiment tables by the rule it states."""
+"""ftc claims, each computed from the experiment tables by the rule it states.
+
+The paper proves existence: networks of 3N (2-layer) and Theta(sqrt N) (3-layer) units fit N changed labels
+and keep the K - N others, whatever K; and on collinear data with 3 zeros between spikes 3N breakpoints are
+needed. Its claims are checked on our exact constructions against a lower bound derived from the data. That
+a construction has the size its own formula gives is a sanity check of our code, reported apart. The widths
+that gradient training reaches are this project's extension, not the paper's.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,18 @@ from repro.core.claims import Claim
 from repro.studies.ftc.trained import slope
 
 SLOPE_TOL = 0.1  # "near 1 and 1/2": fitted log-log slope within 0.1
+RATIO_SLOPE_TOL = 0.15  # size / lower bound "bounded": its log-log slope against N below 0.15 (not growing)
+
+
+def _trained_slopes(trained: pd.DataFrame) -> dict:
+    """{setting: {slope_2layer, slope_3layer}} from the median m* over seeds against N."""
+    out = {}
+    for (setting, dep), g in trained.dropna(subset=["m_star"]).groupby(["setting", "depth"]):
+        med = g.groupby("N").m_star.median()
+        out.setdefault(setting, {})[f"slope_{dep}layer"] = slope(med.index, med.values) if len(med) >= 2 \
+            else float("nan")
+    return {k: {"slope_2layer": v.get("slope_2layer", float("nan")), "slope_3layer": v.get("slope_3layer", float("nan"))}
+            for k, v in out.items()}
 
 
 def all_claims(cons: pd.DataFrame, bounds: pd.DataFrame, trained: pd.DataFrame) -> list[Claim]:
@@ -16,18 +35,28 @@ def all_claims(cons: pd.DataFrame, bounds: pd.DataFrame, trained: pd.DataFrame) 
     per_K = cons[cons.construction != "interpolation"].groupby(["construction", "N"]).neurons.nunique()
     slopes = {dep: slope(g.groupby("N").neurons.max().index, g.groupby("N").neurons.max().values)
               for dep, g in cons[cons.construction != "interpolation"].groupby("construction")}
-    t_slopes = {}  # (depth, K, d) -> slope of median m* over seeds against N
-    for (dep, K, d), g in trained.dropna(subset=["m_star"]).groupby(["depth", "K", "d"]):
-        med = g.groupby("N").m_star.median()
-        t_slopes[(dep, K, d)] = slope(med.index, med.values) if len(med) >= 2 else float("nan")
-    failed = int(trained.m_star.isna().sum())
-    settings = sorted({(K, d) for _, K, d in t_slopes})
-    pairs = {f"K={K},d={d}": (t_slopes.get((2, K, d), float("nan")), t_slopes.get((3, K, d), float("nan")))
-             for K, d in settings}
-    scales_ok = bool(pairs) and all(abs(s2 - 1) < abs(s2 - 0.5) and abs(s3 - 0.5) < abs(s3 - 1)
-                                    for s2, s3 in pairs.values())
-    slower_ok = bool(pairs) and all(s3 < s2 - 0.2 for s2, s3 in pairs.values())
-    slope_table = {k: {"slope_2layer": s2, "slope_3layer": s3} for k, (s2, s3) in pairs.items()}
+
+    b = bounds.sort_values("N")
+    ratio2 = b.two_layer_neurons / b.two_layer_min_units
+    ratio3 = b.three_layer_neurons / b.three_layer_min_units
+    r_slopes = {"2-layer": slope(b.N, ratio2), "3-layer": slope(b.N, ratio3)}
+    tight_ok = bool(len(b) >= 2 and (ratio2 >= 1).all() and (ratio3 >= 1).all()
+                    and all(v < RATIO_SLOPE_TOL for v in r_slopes.values())
+                    and b.two_layer_exact.all() and b.three_layer_exact.all())
+
+    lb_ok = bool((b.lower_bound_breakpoints == 3 * b.N).all() and (b.two_layer_breakpoints == 3 * b.N).all()
+                 and (b.two_layer_breakpoints <= b.two_layer_neurons).all()
+                 and (b.three_layer_breakpoints <= b.three_layer_max_breakpoints).all())
+
+    t_slopes = _trained_slopes(trained)
+    growing = set(trained.loc[trained.K_grows_with_N, "setting"]) if "K_grows_with_N" in trained else set()
+    judged = {k: v for k, v in t_slopes.items() if k in growing} or t_slopes
+    failed = int(trained[trained.setting.isin(judged)].m_star.isna().sum()) if len(trained) else 0
+    scales_ok = bool(judged) and all(abs(v["slope_2layer"] - 1) < abs(v["slope_2layer"] - 0.5)
+                                     and abs(v["slope_3layer"] - 0.5) < abs(v["slope_3layer"] - 1)
+                                     for v in judged.values())
+    slower_ok = bool(judged) and all(v["slope_3layer"] < v["slope_2layer"] - 0.2 for v in judged.values())
+    ext = ("This project's extension: the paper proves existence and reports no trained widths. ")
     return [
         Claim("constructions_exact",
               "The 2-layer (3N units) and 3-layer (10*ceil(sqrt N)+1 units) constructions make f + g fit the new "
@@ -36,40 +65,54 @@ def all_claims(cons: pd.DataFrame, bounds: pd.DataFrame, trained: pd.DataFrame) 
               {"settings": int(len(cons)), "max_err": float(exact),
                "max_err_float64_same_weights": float(cons.max_err_float64.max())},
               holds=bool(exact == 0), figure="ftc_scaling.png", paper_value="Theorems (exact fit)"),
+        Claim("sizes_within_constant_of_lower_bound",
+              "The constructions' sizes are of the order the data forces: Theta(N) units for 2-layer g and "
+              "Theta(sqrt N) for 3-layer g.",
+              "on the spike pattern (3 zeros between spikes) for every N: both constructions interpolate exactly, "
+              "size / (fewest units the data-derived breakpoint bound L allows: L for 2-layer, 2(sqrt(1+L)-1) for "
+              f"3-layer) >= 1, and the log-log slope of that ratio against N is below {RATIO_SLOPE_TOL} (it does "
+              "not grow with N; a size of a higher order than the bound gives a positive slope)",
+              {"N": b.N.tolist(), "ratio_2layer": ratio2.round(3).tolist(), "ratio_3layer": ratio3.round(3).tolist(),
+               "ratio_slope_2layer": r_slopes["2-layer"], "ratio_slope_3layer": r_slopes["3-layer"]},
+              holds=tight_ok, figure="ftc_scaling.png", paper_value="m = Theta(N) (2-layer), Theta(sqrt N) (3-layer)"),
+        Claim("lower_bounds",
+              "On collinear data with 3 zeros between spikes any interpolant needs 3N breakpoints, and the 2-layer "
+              "construction attains it.",
+              "the breakpoint lower bound derived from the data (disjoint windows, bumps forcing 3) equals 3N, and "
+              "the 2-layer construction's exactly counted breakpoints equal 3N (<= its units); the 3-layer "
+              "construction's counted breakpoints stay <= m1 + m2(m1 + 1)",
+              {"N": b.N.tolist(), "lower_bound": b.lower_bound_breakpoints.tolist(),
+               "connect_the_dots": b.connect_the_dots_breakpoints.tolist(),
+               "two_layer_breakpoints": b.two_layer_breakpoints.tolist(),
+               "three_layer_breakpoints": b.three_layer_breakpoints.tolist()},
+              holds=lb_ok, figure="ftc_scaling.png", paper_value="3N breakpoints; Omega(sqrt N) 3-layer units"),
         Claim("neuron_counts_independent_of_K",
-              "Neuron counts follow 3N and 10*ceil(sqrt N)+1 whatever K and d.",
-              "every construction's size equals its formula, and for each N all (K, d) give the same size",
+              "Our constructions have 3N and 10*ceil(sqrt N)+1 units whatever K and d.",
+              "every construction's size equals its formula, and for each N all (K, d) give the same size "
+              "(the code's size compared with its own formula: a check of the code, not of the paper)",
               {"counts_match_formula": counts_ok, "sizes_per_N_across_K": int(per_K.max())},
               holds=counts_ok and int(per_K.max()) == 1, figure="ftc_independence_of_K.png",
-              paper_value="m = Theta(N) (2-layer), Theta(sqrt N) (3-layer), independent of K"),
+              paper_value="m independent of K", kind="sanity"),
         Claim("construction_slopes",
-              "Log-log slopes of construction size against N are near 1 (2-layer) and 1/2 (3-layer).",
-              f"|slope_2 - 1| < {SLOPE_TOL} and |slope_3 - 0.5| < {SLOPE_TOL}",
+              "Log-log slopes of our construction sizes against N are near 1 (2-layer) and 1/2 (3-layer).",
+              f"|slope_2 - 1| < {SLOPE_TOL} and |slope_3 - 0.5| < {SLOPE_TOL} (the formulas' own slopes: a check of "
+              "the code)",
               {"slope_2layer": slopes.get("2-layer"), "slope_3layer": slopes.get("3-layer")},
               holds=abs(slopes.get("2-layer", 0) - 1) < SLOPE_TOL and abs(slopes.get("3-layer", 0) - 0.5) < SLOPE_TOL,
-              figure="ftc_scaling.png", paper_value={"2-layer": 1, "3-layer": 0.5}),
-        Claim("lower_bounds",
-              "On collinear data with 3 zeros between spikes any interpolant needs 3N breakpoints: the 2-layer "
-              "construction is tight and the 3-layer one is within a constant of 2(sqrt(1+3N)-1).",
-              "min interpolant breakpoints == 3N == 2-layer neurons <= its counted breakpoints, and "
-              "3-layer neurons >= 2(sqrt(1+3N)-1)",
-              {"N": bounds.N.tolist(), "breakpoints": bounds.min_interpolant_breakpoints.tolist(),
-               "three_layer_ratio_to_bound": (bounds.three_layer_neurons / bounds.three_layer_lower).round(2).tolist()},
-              holds=bool((bounds.min_interpolant_breakpoints == 3 * bounds.N).all()
-                         and (bounds.two_layer_neurons == 3 * bounds.N).all()
-                         and (bounds.two_layer_breakpoints >= 3 * bounds.N).all()
-                         and (bounds.three_layer_neurons >= bounds.three_layer_lower).all()),
-              figure="ftc_scaling.png", paper_value="3N; Omega(sqrt N)"),
+              figure="ftc_scaling.png", paper_value={"2-layer": 1, "3-layer": 0.5}, kind="sanity"),
         Claim("trained_widths_scale",
               "Trained minimal widths grow about linearly in N for 2-layer g and about as sqrt N for 3-layer g.",
-              "for every (K, d): fitted slope of median m* vs N is closer to 1 than to 1/2 for 2-layer g and "
-              "closer to 1/2 than to 1 for 3-layer g, and no search failed (m* <= m_max)",
-              {**slope_table, "failed_searches": failed},
-              holds=scales_ok and failed == 0,
-              figure="ftc_scaling.png", paper_value="slopes 1 and 1/2 (synthetic experiments)",
+              "for every setting whose K grows with N (K = K_per_N * N; with K fixed, keeping the K - N zeros costs "
+              "about K/d units whatever N is, so those settings are reported, not judged): the slope of median m* "
+              "over seeds against N is closer to 1 than to 1/2 for 2-layer g and closer to 1/2 than to 1 for "
+              "3-layer g, and no search failed (m* <= m_max)",
+              {**t_slopes, "judged": sorted(judged), "failed_searches": failed},
+              holds=scales_ok and failed == 0, figure="ftc_scaling.png",
+              paper_value=ext + "Compare: 3N and Theta(sqrt N) constructions.", kind="extension",
               notes="Gradient training is not the theorem: a failure here does not refute the capacity results."),
         Claim("trained_3layer_grows_slower",
               "Trained minimal widths grow markedly slower with N for 3-layer g than for 2-layer g.",
-              "for every (K, d): slope_3layer < slope_2layer - 0.2",
-              slope_table, holds=slower_ok, figure="ftc_scaling.png", paper_value="1/2 vs 1"),
+              "for every setting whose K grows with N: slope_3layer < slope_2layer - 0.2",
+              {**t_slopes, "judged": sorted(judged)}, holds=slower_ok, figure="ftc_scaling.png",
+              paper_value=ext + "Compare: slopes 1/2 vs 1 of the constructions.", kind="extension"),
     ]

@@ -51,27 +51,44 @@ def constructions_table(fs: dict, problems: list[dict], Ns: list[int], seed: int
 
 
 def bounds_table(Ns: list[int]) -> pd.DataFrame:
+    """On the spike pattern: the data-derived breakpoint lower bound, the units it forces, and both exact
+    constructions with their sizes and exactly counted breakpoints."""
     rows = []
     for N in Ns:
         xs, ys = B.spike_pattern(N)
         changed = [i for i, y in enumerate(ys) if y != 0]
-        g = C.two_layer(xs, ys, changed)
-        rows.append({"N": N, "K": len(xs), "min_interpolant_breakpoints": B.min_breakpoints_interpolant(ys),
-                     "two_layer_lower": B.two_layer_lower(N), "two_layer_neurons": g.neurons,
-                     "two_layer_breakpoints": B.breakpoints(g, xs),
-                     "three_layer_lower": B.three_layer_lower(N), "three_layer_neurons": C.three_layer_size(N)})
+        g2, g3 = C.two_layer(xs, ys, changed), C.three_layer(xs, ys, changed)
+        lower = B.lower_bound_breakpoints(xs, ys)
+        rows.append({"N": N, "K": len(xs), "lower_bound_breakpoints": lower,
+                     "connect_the_dots_breakpoints": B.connect_the_dots_breakpoints(ys),
+                     "two_layer_min_units": B.two_layer_lower(lower), "two_layer_neurons": g2.neurons,
+                     "two_layer_breakpoints": B.breakpoints(g2),
+                     "two_layer_exact": all(g2(x) == y for x, y in zip(xs, ys)),
+                     "three_layer_min_units": B.three_layer_lower(lower), "three_layer_neurons": g3.neurons,
+                     "three_layer_breakpoints": B.breakpoints(g3),
+                     "three_layer_max_breakpoints": B.three_layer_max_breakpoints(*g3.widths),
+                     "three_layer_exact": all(g3(x) == y for x, y in zip(xs, ys))})
     return pd.DataFrame(rows)
+
+
+def setting_label(prob: dict) -> str:
+    return f"K={prob['K_per_N']}N,d={prob['d']}" if "K_per_N" in prob else f"K={prob['K']},d={prob['d']}"
 
 
 def trained_table(fs: dict, depth: int, problems: list[dict], Ns: list[int], seeds: list[int], steps: int,
                   lr: float, tol: float, m_max: int, device="cpu") -> pd.DataFrame:
+    """m* for every problem, N and seed. A problem fixes K ({K, d}) or lets it grow with N ({K_per_N, d})."""
     rows = []
     for prob in problems:
-        K, d = prob["K"], prob["d"]
+        d = prob["d"]
         for N in Ns:
+            K = prob["K_per_N"] * N if "K_per_N" in prob else prob["K"]
+            if N > K:
+                continue
             for seed in seeds:
                 p = D.make_problem(fs[d], K, d, N, 7919 * seed + N)
                 m = T.min_width(p.X, p.residual, p.changed, depth, seed, steps, lr, tol, m_max, device)
-                rows.append({"depth": depth, "K": K, "d": d, "N": N, "seed": seed, "m_star": m})
+                rows.append({"depth": depth, "setting": setting_label(prob), "K_grows_with_N": "K_per_N" in prob,
+                             "K": K, "d": d, "N": N, "seed": seed, "m_star": m})
                 print(f"[ftc] depth {depth} K {K} d {d} N {N} seed {seed}: m* = {m}", flush=True)
     return pd.DataFrame(rows)

@@ -15,21 +15,21 @@ def scaling(cons: pd.DataFrame, bounds: pd.DataFrame, trained: pd.DataFrame):
         g = cons[cons.construction == depth].groupby("N").neurons.max()
         label = f"{depth} construction (slope {slope(g.index, g.values):.2f})"
         a.plot(g.index, g.values, "o-", color=color, label=label)
-    a.plot(bounds.N, bounds.two_layer_lower, "--", color="C0", label="2-layer lower bound 3N")
-    a.plot(bounds.N, bounds.three_layer_lower, "--", color="C1", label="3-layer lower bound 2(√(1+3N)−1)")
+    a.plot(bounds.N, bounds.two_layer_min_units, "--", color="C0", label="2-layer lower bound L (spike data)")
+    a.plot(bounds.N, bounds.three_layer_min_units, "--", color="C1", label="3-layer lower bound 2(√(1+L)−1)")
     a.set_title("Constructed g: exact on all K points")
     styles = ["-", "--", ":", "-."]
-    for (K, d), i in zip(trained[["K", "d"]].drop_duplicates().itertuples(index=False), range(99)):
+    for i, setting in enumerate(trained.setting.drop_duplicates() if len(trained) else []):
         for depth, color in ((2, "C0"), (3, "C1")):
-            t = trained[(trained.depth == depth) & (trained.K == K) & (trained.d == d) & trained.m_star.notna()]
+            t = trained[(trained.depth == depth) & (trained.setting == setting) & trained.m_star.notna()]
             if t.empty:
                 continue
             med = t.groupby("N").m_star.median()
             b.scatter(t.N, t.m_star, color=color, alpha=0.35, s=14)
             fit = f"slope {slope(med.index, med.values):.2f}" if len(med) >= 2 else "one N fitted"
             b.plot(med.index, med.values, marker="o", ls=styles[i % 4], color=color,
-                   label=f"{depth}-layer, K={K}, d={d} ({fit})")
-    b.set_title("Trained g: smallest width that fits")
+                   label=f"{depth}-layer, {setting} ({fit})")
+    b.set_title("Trained g (our extension): smallest width that fits")
     for ax in (a, b):
         ax.set_xscale("log")
         ax.set_yscale("log")
