@@ -88,14 +88,14 @@ def test_report_keeps_sanity_checks_and_extensions_apart_from_the_papers_claims(
         C.Claim("x", "s", "r", {}, True, kind="guess")
 
 
-def _fig4(deltas_errs):
+def _fig4(deltas_errs, se=0.001):
     """Synthetic Figure-4 table: {delta: (err_learning list, err_retrieval list, pi_1 list)} on k grid."""
     ks = [0, 1, 2, 4, 8]
     rows = []
     for delta, (el, er, pi) in deltas_errs.items():
         for k, a, b, p in zip(ks, el, er, pi):
             rows.append({"delta": delta, "k": k, "err_learning": a, "err_retrieval": b, "err_retrieval_task": 0.25,
-                         "pi_1": p, "pi_2": 1 - p})
+                         "pi_1": p, "pi_2": 1 - p, "se_modes_diff": se})
     return pd.DataFrame(rows)
 
 
@@ -105,13 +105,25 @@ def test_modes_claims_follow_their_rules():
     c = {x.id: x for x in DC.modes_claims(good)}
     assert c["retrieval_then_learning"].holds and c["no_retrieval_large_delta"].holds
     assert c["posterior_concentrates"].holds and c["crossover_nonincreasing"].holds
-    assert c["crossover_nonincreasing"].measured == {"1/81": 8, "9": 1}
+    assert c["crossover_nonincreasing"].measured["k_star"] == {"1/81": 8, "9": 1}
     # Small delta that never retrieves, large delta that does: both claims must fail.
     bad = _fig4({1 / 81: ([.6, .5, .4, .3, .05], [.7, .6, .5, .4, .3], [.3, .3, .3, .3, .3]),
                  9.0: ([2, .9, .3, .2, .2], [1.8, .5, .05, .02, .03], [.3, .5, .8, .9, .95])})
     c = {x.id: x for x in DC.modes_claims(bad)}
     assert not c["retrieval_then_learning"].holds and not c["no_retrieval_large_delta"].holds
     assert not c["posterior_concentrates"].holds and not c["crossover_nonincreasing"].holds
+
+
+def test_crossover_counts_a_tie_within_two_paired_se_as_no_retrieval():
+    # delta = 9: retrieval 0.04-0.05 below learning at k = 1, 2, 4; at se 0.05 that is a tie (1 s.e.), so
+    # k* = 0 and the crossover is non-increasing; at se 0.001 it is retrieval, k* = 8 > 4 of the small delta.
+    errs = {1 / 81: ([.6, .5, .4, .3, .05], [.7, .3, .35, .4, .2], [.3, .5, .8, .95, .99]),
+            9.0: ([.9, .9, .8, .3, 0], [.95, .85, .75, .26, .25], [.3, .3, .3, .3, .3])}
+    tie = {x.id: x for x in DC.modes_claims(_fig4(errs, se=0.05))}["crossover_nonincreasing"]
+    assert tie.holds and tie.measured["k_star"] == {"1/81": 2, "9": 0}
+    assert tie.measured["k_star_without_ties"] == {"1/81": 4, "9": 8}
+    real = {x.id: x for x in DC.modes_claims(_fig4(errs, se=0.001))}["crossover_nonincreasing"]
+    assert not real.holds and real.measured["k_star"] == {"1/81": 4, "9": 8}
 
 
 def test_closer_task_claim_needs_strict_order():

@@ -38,7 +38,9 @@ def retrieval_vs_learning(deltas, ks, n_prompts: int, seed: int, device="cpu", c
         for j, k in enumerate(sorted(ks)):
             el, er = r["err_learning"][j], r["err_retrieval"][j]
             row = {"delta": float(delta), "k": int(k), "err_learning": float(el.mean()), "se_learning": float(_se(el)),
-                   "err_retrieval": float(er.mean()), "se_retrieval": float(_se(er)), "err_retrieval_task": err_ret_inf}
+                   "err_retrieval": float(er.mean()), "se_retrieval": float(_se(er)), "err_retrieval_task": err_ret_inf,
+                   # paired over prompts: the standard error of err_learning - err_retrieval
+                   "se_modes_diff": float(_se(el - er))}
             for m in range(prior.M):
                 row[f"pi_{m + 1}"] = float(r["pi"][j, :, m].mean())
                 row[f"w_dist_{m + 1}"] = float(r["w_dist"][j, :, m].mean())
