@@ -149,6 +149,7 @@ rule entp_claims:
         ENV
     params:
         scale=SCALE,
+        expected=study_cfg("entp", "expected_claims"),
     message:
         "entp: checking the paper's claims"
     script:

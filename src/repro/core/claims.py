@@ -51,6 +51,16 @@ class Claim:
         return rec
 
 
+def expect_only(claims: list[Claim], expected_ids, scale: str) -> list[Claim]:
+    """Set where each claim is expected from a config list of the ids this scale must show."""
+    unknown = set(expected_ids) - {c.id for c in claims}
+    if unknown:
+        raise ValueError(f"expected_claims names unknown claims: {sorted(unknown)}")
+    for c in claims:
+        c.expected_at = (scale,) if c.id in expected_ids else ()
+    return claims
+
+
 def records(claims: list[Claim], scale: str) -> list[dict]:
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")

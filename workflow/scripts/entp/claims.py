@@ -1,15 +1,16 @@
 """Adapter: compute every entp claim -> claims.json + flat metrics.json."""
 import pandas as pd
 
-from repro.core.claims import metrics_summary, records
+from repro.core.claims import expect_only, metrics_summary, records
 from repro.core.io import read_parquet
 from repro.core.job import Job
 from repro.studies.entp import claims
 
 with Job(snakemake) as job:
     i = snakemake.input
-    recs = records(claims.all_claims(pd.concat([read_parquet(p) for p in i.count3]),
-                                     pd.concat([read_parquet(p) for p in i.addition]),
-                                     pd.concat([read_parquet(p) for p in i.length])), job.scale)
+    found = claims.all_claims(pd.concat([read_parquet(p) for p in i.count3]),
+                              pd.concat([read_parquet(p) for p in i.addition]),
+                              pd.concat([read_parquet(p) for p in i.length]))
+    recs = records(expect_only(found, snakemake.params.expected, job.scale), job.scale)
     job.write_json(recs, snakemake.output.claims)
     job.write_json(metrics_summary(recs), snakemake.output.metrics)

@@ -19,11 +19,40 @@ PLUS, EQ, DOLLAR, PAD = 10, 11, 12, 13
 ADD_VOCAB = 14
 
 
-def count3(batch: int, block: int, seed_len: int, vocab: int, g: torch.Generator, device=None) -> torch.Tensor:
-    """(batch, block + 1) Count3 sequences (int64)."""
+def seed_ids(seeds: torch.Tensor, vocab: int) -> torch.Tensor:
+    """(N, seed_len) seed tokens -> (N,) integer id of each seed (its base-vocab number)."""
+    powers = vocab ** torch.arange(seeds.shape[1], device=seeds.device)
+    return (seeds * powers).sum(1)
+
+
+def is_test_seed(seeds: torch.Tensor, vocab: int, test_one_in: int) -> torch.Tensor:
+    """The seed space is split once: a seed is a test seed when a fixed hash of its id is 0 mod test_one_in.
+    A Count3 sequence is a function of its seed, so train and test sequences never coincide."""
+    h = (seed_ids(seeds, vocab) * 2654435761 + 97) % 2**31  # Knuth's multiplicative hash, deterministic
+    return h % test_one_in == 0
+
+
+def _seeds(batch, seed_len, vocab, g, device, split, test_one_in):
+    """(batch, seed_len) seed tokens from the whole space (split None) or from its train/test part."""
+    if split is None:
+        return torch.randint(0, vocab, (batch, seed_len), generator=g, device=device)
+    want_test = split == "test"
+    out, have = [], 0
+    while have < batch:  # rejection sampling: a test part of 1/test_one_in needs ~test_one_in draws per seed
+        draw = torch.randint(0, vocab, (max(batch, 64) * (test_one_in if want_test else 2), seed_len),
+                             generator=g, device=device)
+        keep = draw[is_test_seed(draw, vocab, test_one_in) == want_test]
+        out.append(keep)
+        have += len(keep)
+    return torch.cat(out)[:batch]
+
+
+def count3(batch: int, block: int, seed_len: int, vocab: int, g: torch.Generator, device=None,
+           split: str | None = None, test_one_in: int = 16) -> torch.Tensor:
+    """(batch, block + 1) Count3 sequences (int64); split "train" or "test" draws seeds from that part only."""
     device = device or g.device
     x = torch.zeros(batch, block + 1, dtype=torch.long, device=device)
-    x[:, :seed_len] = torch.randint(0, vocab, (batch, seed_len), generator=g, device=device)
+    x[:, :seed_len] = _seeds(batch, seed_len, vocab, g, device, split, test_one_in)
     rows = torch.arange(batch, device=device)
     for n in range(seed_len, block + 1):
         r = x[:, :n] % n  # residues of x_1..x_n

@@ -8,6 +8,8 @@ greedy generation after "=", which equals teacher-forced sequence accuracy (a te
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -34,9 +36,22 @@ def train_config(cfg: dict) -> TrainConfig:
 
 # ---------------------------------------------------------------------------------------------- Count3
 def count3_eval_set(cfg: dict, device) -> torch.Tensor:
-    """A fixed test set (its own seed, never a training step's) of eval_sequences Count3 sequences."""
+    """A fixed test set of eval_sequences Count3 sequences whose seeds lie in the test part of the seed space,
+    which training never draws from (data.is_test_seed)."""
     g = torch.Generator(device=device).manual_seed(10**9 + 7)
-    return D.count3(cfg["eval_sequences"], cfg["block"], cfg["seed_len"], cfg["vocab"], g, device)
+    return D.count3(cfg["eval_sequences"], cfg["block"], cfg["seed_len"], cfg["vocab"], g, device, split="test",
+                    test_one_in=cfg["test_one_in"])
+
+
+def count3_overlap(cfg: dict, test: torch.Tensor) -> dict:
+    """Measured train/test overlap and how much of its own part of the seed space training covers."""
+    seeds = test[:, :cfg["seed_len"]]
+    in_train_part = ~D.is_test_seed(seeds, cfg["vocab"], cfg["test_one_in"])
+    space = cfg["vocab"] ** cfg["seed_len"] * (1 - 1 / cfg["test_one_in"])
+    draws = cfg["steps"] * cfg["batch"]
+    return {"test_seeds_in_train_part": float(in_train_part.float().mean()),
+            "test_distinct_seeds": int(torch.unique(D.seed_ids(seeds, cfg["vocab"])).numel()),
+            "train_space_covered": float(1 - math.exp(-draws / space))}  # expected share of distinct train seeds
 
 
 @torch.no_grad()
@@ -62,7 +77,8 @@ def train_count3(cfg: dict, model_cfg: dict, *, seed: int, device, state_path=No
     test = count3_eval_set(cfg, device)
 
     def batch_fn(g):
-        return D.count3(cfg["batch"], cfg["block"], cfg["seed_len"], cfg["vocab"], g, device)
+        return D.count3(cfg["batch"], cfg["block"], cfg["seed_len"], cfg["vocab"], g, device, split="train",
+                        test_one_in=cfg["test_one_in"])
 
     def loss_fn(m, x):
         logits = next_token_logits(m, x[:, :-1], pos, cfg["buckets"])
@@ -71,7 +87,7 @@ def train_count3(cfg: dict, model_cfg: dict, *, seed: int, device, state_path=No
     history = fit(model, batch_fn, loss_fn, train_config(cfg), seed=seed, device=device, state_path=state_path,
                   run_hash=run_hash, samples_per_batch=cfg["batch"], desc=desc,
                   evaluate=lambda m: count3_metrics(m, test, cfg), eval_every=cfg["eval_every"])
-    return model, history
+    return model, history.assign(**count3_overlap(cfg, test))
 
 
 # ---------------------------------------------------------------------------------------------- addition
