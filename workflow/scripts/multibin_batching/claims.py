@@ -8,7 +8,8 @@ with Job(snakemake) as job:
     i = snakemake.input
     recs = records(claims.all_claims(read_parquet(i.capacity), read_parquet(i.equal_mass),
                                      read_parquet(i.heavy_tail), read_parquet(i.noise), read_parquet(i.load),
-                                     read_parquet(i.llm), read_parquet(i.steps), snakemake.params.gain_tolerance),
+                                     read_parquet(i.llm), read_parquet(i.steps), read_parquet(i.planned),
+                                     snakemake.params.gain_tolerance, snakemake.params.step_gain_tolerance),
                    job.scale)
     job.write_json(recs, snakemake.output.claims)
     job.write_json(metrics_summary(recs), snakemake.output.metrics)

@@ -6,3 +6,4 @@ with Job(snakemake) as job:
     throughput, steps = experiments.llm(job.cfg, seed=job.seed, device=job.device)
     job.write_parquet(throughput, snakemake.output.throughput)
     job.write_parquet(steps, snakemake.output.steps)
+    job.write_parquet(experiments.planned_step_gain(job.cfg, job.seed), snakemake.output.planned)
