@@ -148,9 +148,12 @@ def test_html_report_has_every_figure(smoke, tmp_path):
     for fig in ["fig4_modes.png", "fig5_closer_task.png", "fig6_early_ascent.png", "transformer_vs_bayes.png",
                 "ftc_scaling.png", "ftc_independence_of_K.png", "count3_learning_curves.png",
                 "addition_sample_efficiency.png", "length_generalisation.png", "capacity_vs_k.png", "llm_gain.png",
-                "tvp_by_layer.png", "task_vector_pca.png"]:
+                "tvp_by_layer.png", "task_vector_pca.png", "REPORT.html"]:
         assert fig in html
     assert "early ascent" in html
+    # the claims table is its own item, beside the figures
+    table = (smoke / "results/REPORT.html").read_text()
+    assert table.startswith("<!DOCTYPE html>") and "<b>early_ascent</b>" in table and "Sanity checks" in table
 
 
 @pytest.mark.parametrize("override, key", [("scale=huge", "'scale'"), ("devic=cpu", "'devic'"),

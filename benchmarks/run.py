@@ -1,0 +1,228 @@
+"""One benchmark command for every study: the paper-scale training or inference step on whatever device is here.
+
+    python benchmarks/run.py                     # paper-scale steps (meant for a GPU: under 5 minutes)
+    python benchmarks/run.py --quick             # CPU-sized: small-scale models, under 3 minutes on 2 cores
+    python benchmarks/run.py --only entp ftc     # some studies
+    python benchmarks/run.py --out bench.jsonl   # also append the lines to a file
+
+Writes one JSON line per measurement with at least `study`, `what`, `device`, `ms_per_step`, plus samples or
+tokens per second, model FLOPs utilisation on a known GPU (6 x params x tokens, attention left out), and the
+projected wall time of the study's jobs of that kind at the measured scale (ms/step x steps x jobs: paper
+scale by default, small scale with --quick). Asserts
+nothing: speed is measured here, never in tests. Each study's measurement is its own function below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from repro.core.config import load_study
+from repro.core.runtime import resolve_device
+
+ROOT = Path(__file__).resolve().parents[1]
+BF16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0}
+
+
+def cfg_of(study: str, scale: str) -> dict:
+    return load_study(study, scale, ROOT / "config", ROOT / "workflow/schemas")
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def per_step(step_fn, device, steps: int, warmup: int = 2) -> float:
+    """Seconds per call of step_fn after warm-up (and compilation)."""
+    for _ in range(warmup):
+        step_fn()
+    sync(device)
+    t = time.perf_counter()
+    for _ in range(steps):
+        step_fn()
+    sync(device)
+    return (time.perf_counter() - t) / steps
+
+
+def trainer(model, loss_of_batch, device):
+    """One AdamW step (bf16 autocast on CUDA) as a closure, the way the shared training loop takes it."""
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def step():
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            loss = loss_of_batch(model)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def line(study, what, device, seconds, *, samples=None, tokens=None, params=None, steps=None, jobs=1,
+         scale="paper", **extra) -> dict:
+    out = {"study": study, "what": what, "device": device.type, "scale": scale, "ms_per_step": seconds * 1e3}
+    if device.type == "cuda":
+        out["device_name"] = torch.cuda.get_device_name()
+    if samples:
+        out["samples_per_s"] = samples / seconds
+    if tokens:
+        out["tokens_per_s"] = tokens / seconds
+    if params and tokens and device.type == "cuda":
+        peak = next((v for k, v in BF16_PEAK_TFLOPS.items() if k in out["device_name"]), None)
+        if peak:
+            out["mfu"] = 6 * params * tokens / seconds / 1e12 / peak
+    if steps:
+        out["projected_minutes"] = seconds * steps * jobs / 60
+        out["jobs"] = jobs
+    return {**out, **extra}
+
+
+# ---------------------------------------------------------------------------------------------- studies
+def dual_modes(dev, quick):
+    from repro.models.gpt import GPT
+    from repro.studies.dual_modes import data as P
+    from repro.studies.dual_modes import train as T
+
+    cfg = cfg_of("dual_modes", "small" if quick else "paper")["transformer"]
+    prior = T.prior_from_config(cfg).to(dev)
+    model = GPT(T.model_config(3, cfg["num_k"], cfg["n_layer"], cfg["n_head"], cfg["d_model"])).to(dev)
+    g = torch.Generator(device=dev).manual_seed(0)
+
+    def loss(m):
+        X, Y = P.sample_pretraining(prior, cfg["batch"], cfg["num_k"], g)
+        return F.mse_loss(T.predict(m, X, Y).float(), Y)
+    s = per_step(trainer(model, loss, dev), dev, 3 if quick else 20)
+    n_params = sum(p.numel() for p in model.parameters())
+    return [line("dual_modes", f"transformer train step ({cfg['n_layer']}L/{cfg['d_model']})", dev, s,
+                 samples=cfg["batch"], tokens=cfg["batch"] * 2 * cfg["num_k"], params=n_params,
+                 steps=cfg["steps"], scale="small" if quick else "paper")]
+
+
+def entp(dev, quick):
+    from repro.studies.entp import data as D
+    from repro.studies.entp.model import make_model, next_token_logits
+
+    cfg = cfg_of("entp", "small" if quick else "paper")["count3"]
+    pos = torch.tensor(D.count3_positions(cfg["block"], cfg["seed_len"]), device=dev)
+    g = torch.Generator(device=dev).manual_seed(0)
+    x = D.count3(cfg["batch"], cfg["block"], cfg["seed_len"], cfg["vocab"], g, dev)
+    out = []
+    for name, mc in cfg["models"].items():
+        torch.manual_seed(0)
+        model = make_model(mc["arch"], mc["n_layer"], mc["n_head"], mc["d_model"], cfg["vocab"], cfg["block"]).to(dev)
+        buckets = cfg["buckets"] if mc["arch"] == "encoder" else 1
+
+        def loss(m, buckets=buckets):
+            logits = next_token_logits(m, x[:, :-1], pos, buckets)
+            return F.cross_entropy(logits.flatten(0, 1).float(), x[:, 1:][:, pos].flatten())
+        s = per_step(trainer(model, loss, dev), dev, 3 if quick else 10)
+        # an encoder step processes every prefix: about (block - seed_len) / 2 times a decoder's tokens
+        n_tok = cfg["batch"] * cfg["block"] * (len(pos) / 2 if mc["arch"] == "encoder" else 1)
+        out.append(line("entp", f"count3 train step, {name} ({mc['arch']} {mc['n_layer']}L/{mc['d_model']})", dev, s,
+                        samples=cfg["batch"], tokens=n_tok, params=sum(p.numel() for p in model.parameters()),
+                        steps=cfg["steps"], scale="small" if quick else "paper"))
+    return out
+
+
+def ftc(dev, quick):
+    from repro.studies.ftc import trained as T
+
+    cfg = cfg_of("ftc", "small" if quick else "paper")["trained"]
+    K = max(p.get("K", 0) for p in cfg["problems"]) or 4096
+    d = max(p["d"] for p in cfg["problems"])
+    m = 256 if quick else 1024
+    net = T.make_net(d, m, 3).to(dev)
+    x, y = torch.randn(K, d, device=dev), torch.randn(K, device=dev)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+
+    def step():
+        loss = ((net(x)[:, 0] - y) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    s = per_step(step, dev, 20 if quick else 100)
+    tries = len(cfg["Ns"]) * len(cfg["seeds"]) * len(cfg["problems"]) * 2 * 10  # ~10 fits per search, 2 depths
+    return [line("ftc", f"trained-width fit step (full-batch Adam, K={K}, d={d}, 3-layer m={m}; projection is an "
+                        "upper bound: fits stop early on success)", dev, s,
+                 samples=K, steps=cfg["steps"], jobs=tries, scale="small" if quick else "paper")]
+
+
+def multibin_batching(dev, quick):
+    import numpy as np
+
+    from repro.studies.multibin_batching import llm as L
+    from repro.studies.multibin_batching import simulate as S
+    from repro.studies.multibin_batching import theory as Th
+
+    cfg = cfg_of("multibin_batching", "small" if quick else "paper")
+    n = cfg["load"]["n_requests"]
+    rng = np.random.default_rng(0)
+    length = rng.uniform(1, 100, n)
+    t = time.perf_counter()
+    S.simulate(S.poisson_arrivals(n, 0.1, rng), length, length, Th.equal_mass_boundaries(Th.Uniform(1, 100), 4), 16)
+    sim = time.perf_counter() - t
+    out = [line("multibin_batching", f"simulate {n} requests (k=4, B=16)", torch.device("cpu"), sim,
+                samples=n, scale="small" if quick else "paper")]
+    llm = cfg["llm"]
+    model, prompt, eos = L.load(llm["model"], dev, llm["dtype"] if dev.type == "cuda" else "float32")
+    B = llm["B"]
+    s = L.step_time(model, prompt, eos, B, 16 if quick else llm["step_tokens"], repeats=2)
+    mean_max = llm["lengths"][1]  # k = 1 batches run about max-length steps
+    decode_steps = llm["repeats"] * len(llm["ks"]) * (llm["n_requests"] / B) * mean_max
+    out.append(line("multibin_batching", f"{llm['model']} decode step, B={B}", dev, s, tokens=B,
+                    steps=decode_steps, scale="small" if quick else "paper"))
+    return out
+
+
+def task_vectors(dev, quick):
+    from repro.models.gpt import GPT
+    from repro.studies.task_vectors import data as D
+    from repro.studies.task_vectors import train as T
+
+    cfg = cfg_of("task_vectors", "small" if quick else "paper")
+    task, tr = cfg["task"], cfg["train"]
+    name, mc = next((k, v) for k, v in cfg["models"].items() if "tvp_layer" in v)
+    model = GPT(T.model_config(task, mc, task["k"])).to(dev)
+    g = torch.Generator(device=dev).manual_seed(0)
+    discrete = task["family"] == "offset"
+
+    def loss(m):
+        return T.losses(m, D.batch(task, tr["batch"], task["k"], g), discrete, mc["tvp_layer"])[0]
+    s = per_step(trainer(model, loss, dev), dev, 3 if quick else 20)
+    tokens = tr["batch"] * (3 * task["k"] + 2)
+    return [line("task_vectors", f"TVP-loss train step ({name}, {mc['n_layer']}L/{mc['d_model']})", dev, s,
+                 samples=tr["batch"], tokens=tokens, params=sum(p.numel() for p in model.parameters()),
+                 steps=tr["steps"], jobs=len(cfg["models"]), scale="small" if quick else "paper")]
+
+
+STUDIES = {"dual_modes": dual_modes, "ftc": ftc, "entp": entp, "multibin_batching": multibin_batching,
+           "task_vectors": task_vectors}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    ap.add_argument("--quick", action="store_true", help="small-scale models (for a CPU)")
+    ap.add_argument("--only", nargs="*", choices=sorted(STUDIES), help="measure these studies only")
+    ap.add_argument("--out", help="also append the JSON lines to this file")
+    a = ap.parse_args(argv)
+    dev = resolve_device(a.device)
+    for study in a.only or STUDIES:
+        t = time.perf_counter()
+        for rec in STUDIES[study](dev, a.quick):
+            text = json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in rec.items()})
+            print(text, flush=True)
+            if a.out:
+                with open(a.out, "a") as f:
+                    f.write(text + "\n")
+        print(f"[benchmarks] {study}: {time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    main()
