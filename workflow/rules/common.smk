@@ -60,4 +60,6 @@ STUDY_TARGETS = {}
 
 
 def final_outputs():
-    return ["results/REPORT.md", "results/REPORT.html"] + [f for s in STUDIES for f in STUDY_TARGETS[s]]
+    return ["results/REPORT.md", "results/REPORT.html"] + [
+        f for s in STUDIES for f in STUDY_TARGETS[s]
+    ]

@@ -68,7 +68,11 @@ rule multibin_llm:
         runtime=60,
         mem_mb=4000,
     params:
-        cfg=omit(study_cfg("multibin_batching", "llm"), "gain_tolerance", "step_gain_tolerance"),
+        cfg=omit(
+            study_cfg("multibin_batching", "llm"),
+            "gain_tolerance",
+            "step_gain_tolerance",
+        ),
         seed=study_cfg("multibin_batching", "seed"),
         device=CFG["device"],
         scale=SCALE,
