@@ -80,10 +80,6 @@ def _collinear(p, q, r) -> bool:
     return (q[1] - p[1]) * (r[0] - q[0]) == (r[1] - q[1]) * (q[0] - p[0])
 
 
-def _on_line(p, q, r) -> bool:
-    return _collinear(p, q, r)
-
-
 def _windows(xs, ys, max_span: int = 12):
     """Candidate windows (i, j, forced breakpoints strictly inside (x_i, x_j))."""
     pts = list(zip(xs, ys))
@@ -96,9 +92,9 @@ def _windows(xs, ys, max_span: int = 12):
         p, q = pts[i], pts[i + 1]
         off = False
         for j in range(i + 2, min(n, i + 2 + max_span)):
-            if not _on_line(p, q, pts[j]):
+            if not _collinear(p, q, pts[j]):
                 off = True
-            elif off and _on_line(p, q, pts[j - 1]):
+            elif off and _collinear(p, q, pts[j - 1]):
                 out.append((i, j, BUMP))
                 break
     return out
