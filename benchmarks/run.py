@@ -209,8 +209,48 @@ def task_vectors(dev, quick):
                  steps=tr["steps"], jobs=len(cfg["models"]), scale="small" if quick else "paper")]
 
 
+def task_superposition(dev, quick):
+    import random
+
+    from repro.models.gpt import GPT
+    from repro.studies.task_superposition import data as D
+    from repro.studies.task_superposition import llm as L
+    from repro.studies.task_superposition import scratch as S
+
+    cfg = cfg_of("task_superposition", "small" if quick else "paper")
+    sc, scale = cfg["scratch"], "small" if quick else "paper"
+    out = []
+    for name, spec in sc["models"].items():
+        tr = {**sc["train"], **spec.get("train", {})}
+        model = GPT(S.model_config(spec["task"], sc["n_demos"], sc["model"])).to(dev)
+        g = torch.Generator(device=dev).manual_seed(0)
+
+        def loss(m, spec=spec, tr=tr):
+            return S.answer_loss(m, D.train_batch(spec["task"], tr["batch"], sc["n_demos"] + 1, g, dev, spec.get("skew")))
+        s = per_step(trainer(model, loss, dev), dev, 3 if quick else 10)
+        tokens = tr["batch"] * (sc["n_demos"] + 1) * D.example_len(spec["task"])
+        out.append(line("task_superposition", f"single-task train step, {name} ({sc['model']['n_layer']}L/"
+                        f"{sc['model']['d_model']}, batch {tr['batch']})", dev, s, samples=tr["batch"], tokens=tokens,
+                        params=sum(p.numel() for p in model.parameters()), steps=tr["steps"], scale=scale))
+    llm = cfg["llm"]
+    model, encode = L.load(llm["model"], dev, llm["dtype"])
+    rng, pool = random.Random(0), L.words()
+    prompts = [L.mixed_prompt(["copyA", "copyB"], [llm["n_demos"] // 2] * 2, rng, pool) for _ in range(3)]
+    L.score(model, encode, prompts[0].text, prompts[0].answers, dev)  # warm-up
+    sync(dev)
+    t = time.perf_counter()
+    for pr in prompts[1:]:
+        L.score(model, encode, pr.text, pr.answers, dev)
+    sync(dev)
+    n_prompts = len(llm["tasks"]) * llm["screen"]["n_prompts"] + 2 * len(llm["shares"]) * llm["n_prompts"]
+    out.append(line("task_superposition", f"{llm['model']} scores one mixed prompt ({llm['n_demos']} demos, 3 answers)",
+                    dev, (time.perf_counter() - t) / (len(prompts) - 1), steps=n_prompts, scale=scale,
+                    prompt_tokens=len(encode(prompts[0].text))))
+    return out
+
+
 STUDIES = {"dual_modes": dual_modes, "ftc": ftc, "entp": entp, "multibin_batching": multibin_batching,
-           "task_vectors": task_vectors}
+           "task_vectors": task_vectors, "task_superposition": task_superposition}
 
 
 def main(argv=None):

@@ -69,6 +69,18 @@ def test_smoke_run_writes_every_artifact(smoke):
     assert sweep.tvp.between(0, 1).all()
     for fig in ["tvp_by_layer", "task_vector_pca", "ood_icl"]:
         assert (tv / f"figures/{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    ts = smoke / "results/task_superposition"
+    assert {c["id"] for c in json.loads((ts / "claims.json").read_text())} == {
+        "scratch_monotone", "scratch_calibrated", "per_prompt_one_hot", "task_vector_interpolation",
+        "llm_superposition", "llm_follows_mixture"}
+    mix = pd.read_parquet(ts / "metrics/mixing_bias_add_simple_s0.parquet")
+    assert sorted(mix.p.unique()) == [0.0, 0.5, 1.0] and (mix.share0 == mix.p).all()  # exact shares
+    assert mix[["p_task0", "p_task1", "p_other"]].sum(1).round(6).eq(1).all() and (mix.p_other >= -1e-6).all()
+    llm = pd.read_parquet(ts / "metrics/llm_mixing.parquet")
+    assert set(llm.mixture) == {"pair", "uniform"} and llm.prob.between(0, 1).all()
+    for fig in ["scratch_mixing", "scratch_per_prompt", "task_vector_interpolation", "llm_mixing"]:
+        assert (ts / f"figures/{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "## task_superposition" in report
     prov = json.loads((res / "claims.json.provenance.json").read_text())
     assert prov["scale"] == "smoke" and len(prov["git_revision"]) >= 40
     assert not (smoke / "scratch/dual_modes/transformer_s0.state.pt").exists()  # cleared after success
@@ -133,7 +145,8 @@ def test_new_seed_adds_jobs_and_reruns_nothing_else(smoke):
     assert plan == {"dual_modes_train": 1, "dual_modes_evaluate": 1, "dual_modes_figures": 1,
                     "dual_modes_claims": 1, "entp_count3": 2, "entp_figures": 1, "entp_claims": 1,
                     "task_vectors_train": 2, "task_vectors_evaluate": 2, "task_vectors_figures": 1,
-                    "task_vectors_claims": 1, "report": 1, "all": 1}
+                    "task_vectors_claims": 1, "task_superposition_train": 1, "task_superposition_evaluate": 1,
+                    "task_superposition_figures": 1, "task_superposition_claims": 1, "report": 1, "all": 1}
 
 
 def test_lint_and_format_are_clean(smoke):
@@ -148,7 +161,7 @@ def test_html_report_has_every_figure(smoke, tmp_path):
     for fig in ["fig4_modes.png", "fig5_closer_task.png", "fig6_early_ascent.png", "transformer_vs_bayes.png",
                 "ftc_scaling.png", "ftc_independence_of_K.png", "count3_learning_curves.png",
                 "addition_sample_efficiency.png", "length_generalisation.png", "capacity_vs_k.png", "llm_gain.png",
-                "tvp_by_layer.png", "task_vector_pca.png", "REPORT.html"]:
+                "tvp_by_layer.png", "task_vector_pca.png", "scratch_mixing.png", "llm_mixing.png", "REPORT.html"]:
         assert fig in html
     assert "early ascent" in html
     # the claims table is its own item, beside the figures

@@ -1,0 +1,92 @@
+"""The study's measurements, one function per workflow job."""
+
+from __future__ import annotations
+
+import random
+import sys
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from repro.studies.task_superposition import llm as L
+from repro.studies.task_superposition import scratch as S
+
+
+def evaluate_scratch(model, spec: dict, cfg: dict, *, seed: int, device) -> dict[str, pd.DataFrame]:
+    """Mixed-task prompts, per-layer zero-shot patching and task-vector interpolation of one trained model."""
+    g = torch.Generator(device=device).manual_seed(10_000 + seed)  # test draws: their own stream
+    model.to(device).eval()
+    n_demos, test, tvc = cfg["n_demos"], cfg["test"], cfg["task_vectors"]
+    mixing = S.mixing_table(model, spec, n_demos, test["ps"], test["n_prompts"], g, device)
+    tv = S.task_vectors(model, spec["task"], n_demos, tvc["n_prompts"], g, device)
+    by_layer = S.patch_by_layer(model, spec["task"], tv, tvc["n_queries"], g, device)
+    layer = S.best_layer(by_layer)
+    interp = S.interpolate(model, spec["task"], tv, layer, tvc["n_pairs"], np.linspace(0, 1, tvc["n_lambdas"]),
+                           tvc["n_queries"], g, device).assign(layer=layer)
+    return {"mixing": mixing, "tv_layers": by_layer, "tv_interp": interp}
+
+
+def _score_rows(model, encode, pr: L.Prompt, device, **extra) -> list[dict]:
+    scores = L.score(model, encode, pr.text, pr.answers, device)
+    shares = {t: pr.demo_tasks.count(t) / max(1, len(pr.demo_tasks)) for t in pr.tasks}
+    last = pr.demo_tasks[-1] if pr.demo_tasks else None
+    return [{**extra, "answer": k, "share": shares.get(k, 0.0), "logprob": lp, "prob": float(np.exp(lp)),
+             "greedy": greedy, "last_demo_task": last} for k, (lp, greedy) in scores.items()]
+
+
+def llm_experiment(cfg: dict, *, seed: int, device) -> dict[str, pd.DataFrame]:
+    """Screen each task alone, then mix the tasks that pass, by exact shares of the demos.
+
+    The screen (greedy accuracy of single-task prompts) decides which tasks enter the mixtures, with the
+    threshold fixed in the config before measuring; the mixtures sweep the share of the first two passing
+    tasks of each family and also mix every passing task of the family uniformly.
+    """
+    model, encode = L.load(cfg["model"], device, cfg.get("dtype", "float32"))
+    rng, pool = random.Random(seed), L.words()
+    n_demos, screen = cfg["n_demos"], cfg["screen"]
+    bar = tqdm(total=len(cfg["tasks"]) * screen["n_prompts"], desc="llm screen", file=sys.stderr, mininterval=5)
+    rows = []
+    for task in cfg["tasks"]:
+        for i in range(screen["n_prompts"]):
+            pr = L.mixed_prompt([task], [n_demos], rng, pool)
+            rows += _score_rows(model, encode, pr, device, family=L.TASK_FAMILY[task], task=task, prompt=i)
+            bar.update()
+    bar.close()
+    screen_df = pd.DataFrame(rows)
+    own = screen_df[screen_df.answer == screen_df.task]
+    acc = own.groupby("task").greedy.mean()
+    kept = [t for t in cfg["tasks"] if acc.get(t, 0.0) >= screen["min_accuracy"]]
+    print(f"[task_superposition] single-task greedy accuracy: {acc.round(3).to_dict()}; kept {kept}", file=sys.stderr)
+
+    plans = []  # (family, mixture label, tasks, counts, share of the first task)
+    for family in L.FAMILIES:
+        ts = [t for t in kept if L.TASK_FAMILY[t] == family]
+        if len(ts) < 2:
+            continue
+        for p in cfg["shares"]:
+            k0 = round(p * n_demos)
+            if abs(k0 - p * n_demos) > 1e-9:
+                raise ValueError(f"llm.shares: {p} of {n_demos} demos is not a whole number of demos")
+            plans.append((family, "pair", ts[:2], [k0, n_demos - k0], float(p)))
+        if len(ts) > 2:
+            if n_demos % len(ts):
+                raise ValueError(f"llm.n_demos = {n_demos} cannot be split evenly among {len(ts)} tasks")
+            plans.append((family, "uniform", ts, [n_demos // len(ts)] * len(ts), 1.0 / len(ts)))
+    rows = []
+    bar = tqdm(total=len(plans) * cfg["n_prompts"], desc="llm mixtures", file=sys.stderr, mininterval=5)
+    for family, label, ts, counts, p in plans:
+        for i in range(cfg["n_prompts"]):
+            pr = L.mixed_prompt(ts, counts, rng, pool)
+            rows += _score_rows(model, encode, pr, device, family=family, mixture=label, tasks="+".join(ts),
+                                p=p, prompt=i)
+            bar.update()
+    bar.close()
+    mix = pd.DataFrame(rows, columns=["family", "mixture", "tasks", "p", "prompt", "answer", "share", "logprob",
+                                      "prob", "greedy", "last_demo_task"])
+    screen_summary = pd.DataFrame({"task": cfg["tasks"], "greedy_accuracy": [float(acc.get(t, 0.0)) for t in cfg["tasks"]],
+                                   "mean_prob": [float(own[own.task == t].prob.mean()) for t in cfg["tasks"]],
+                                   "kept": [t in kept for t in cfg["tasks"]],
+                                   "min_accuracy": screen["min_accuracy"]})
+    return {"screen": screen_summary, "mixing": mix}

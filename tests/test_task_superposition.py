@@ -1,0 +1,203 @@
+"""task_superposition: prompts, the answer scorer, patching, and claim rules that can fail."""
+
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from repro.models.gpt import GPT
+from repro.studies.task_superposition import claims as C
+from repro.studies.task_superposition import data as D
+from repro.studies.task_superposition import llm as L
+from repro.studies.task_superposition import scratch as S
+
+
+def _examples(task, tokens, n_demos):
+    """(n, n_demos, len_x) inputs and (n, n_demos) answers read back from rendered tokens."""
+    L_ = D.example_len(task)
+    ex = tokens[:, : n_demos * L_].reshape(len(tokens), n_demos, L_)
+    assert (ex[..., -3] == D.SEP).all() and (ex[..., -1] == D.EOL).all()
+    return ex[..., :-3], ex[..., -2]
+
+
+@pytest.mark.parametrize("task", ["bias_add_simple", "copy"])
+def test_training_prompts_are_single_task_and_mask_only_answers(task):
+    g = torch.Generator().manual_seed(0)
+    b = D.train_batch(task, 64, 6, g)
+    seq = torch.cat([b.tokens[:, :1], b.targets], 1)
+    x, y = _examples(task, seq, 6)
+    if task == "bias_add_simple":
+        shift = (y - x[..., 0]) % 10
+        assert (shift == b.params[:, None]).all()  # one hidden b per prompt
+    else:
+        assert (x.gather(2, b.params[:, None, None].expand(-1, 6, 1))[..., 0] == y).all()
+    assert (b.targets[b.mask] == y.reshape(-1)).all() and b.mask.sum() == 64 * 6  # loss only on answers
+
+
+def test_skewed_training_draws_the_lower_half_nine_times_in_ten():
+    h = D.draw_params("bias_add_simple", 20000, torch.Generator().manual_seed(1), "cpu", skew=(0.9, 0.1))
+    assert abs(float((h < 5).float().mean()) - 0.9) < 0.01 and h.min() >= 0 and h.max() <= 9
+
+
+@pytest.mark.parametrize("task", ["bias_add_simple", "copy"])
+@pytest.mark.parametrize("p", [0.0, 0.3, 0.5, 1.0])
+def test_test_prompts_mix_exact_shares_and_answers_differ(task, p):
+    g = torch.Generator().manual_seed(2)
+    tp = D.test_prompts(task, p, 200, 10, g)
+    assert ((tp.demo_task == 0).sum(1) == round(10 * p)).all()  # exact, not Bernoulli
+    x, y = _examples(task, tp.tokens, 10)
+    h = tp.params.gather(1, tp.demo_task)
+    expect = D._answers(task, x.reshape(-1, x.shape[-1]), h.reshape(-1)).view(200, 10)
+    assert (y == expect).all()  # every demo follows the task it is labelled with
+    assert (tp.answers[:, 0] != tp.answers[:, 1]).all() and (tp.params[:, 0] != tp.params[:, 1]).all()
+    assert tp.tokens[:, -1].eq(D.SEP).all() and tp.tokens.shape[1] == D.prompt_len(task, 10)
+    xq = tp.tokens[:, 10 * D.example_len(task):-1]
+    assert (tp.query_in_demos == (x == xq[:, None]).all(2).any(1)).all()
+
+
+def test_share_that_is_not_a_whole_number_of_demos_is_refused():
+    with pytest.raises(ValueError, match="whole number"):
+        D.test_prompts("bias_add_simple", 0.25, 4, 10, torch.Generator().manual_seed(0))
+
+
+def test_patching_a_prompts_own_residual_changes_nothing_and_another_does():
+    torch.manual_seed(0)
+    model = GPT(S.model_config("bias_add_simple", 6, {"n_layer": 2, "n_head": 2, "d_model": 32})).eval()
+    tp = D.test_prompts("bias_add_simple", 0.5, 8, 6, torch.Generator().manual_seed(3))
+    base, res = model(tp.tokens, read=[1, 2])
+    pos = tp.tokens.shape[1] - 1
+    same = model(tp.tokens, patch={1: (pos, res[1][:, pos])})
+    assert torch.equal(same, base)
+    other = model(tp.tokens, patch={1: (pos, res[1][:, pos].flip(0))})
+    assert not torch.allclose(other[:, -1], base[:, -1])
+
+
+def test_llm_prompts_keep_the_query_out_of_the_demos_with_distinct_answers():
+    rng, pool = random.Random(0), L.words()
+    for tasks, counts in [(["copyA", "copyB"], [3, 9]), (["first_letter", "last_letter", "first_letter_cap"], [4, 4, 4])]:
+        for _ in range(30):
+            pr = L.mixed_prompt(tasks, counts, rng, pool)
+            lines = pr.text.split("\n")
+            question, demos = lines[-1], lines[:-1]
+            assert len(demos) == sum(counts) and all(not d.startswith(question) for d in demos)
+            assert [pr.demo_tasks.count(t) for t in tasks] == counts
+            assert len(set(pr.answers.values())) == len(pr.answers)  # tasks and control all differ
+            for d, t in zip(demos, pr.demo_tasks):  # each demo answers its own task
+                q, a = (d.split("=") if "@" in d else d.split(" ->"))
+                item = tuple(map(int, q.split("@"))) if "@" in d else q
+                assert (("=" if "@" in d else " ->").join([q, ""]) + L.answer(t, item)) == d
+
+
+def test_scorer_equals_token_by_token_teacher_forcing():
+    model, encode = L.load("tiny-random", "cpu")
+    pr = L.mixed_prompt(["copyA", "copyB"], [2, 2], random.Random(1), L.words())
+    fast = L.score(model, encode, pr.text, pr.answers)
+    for k, a in pr.answers.items():
+        assert len(L.answer_tokens(encode, pr.text, a)[1]) == 2  # two-digit answers: two tokens here
+        assert fast[k][0] == pytest.approx(L.score_naive(model, encode, pr.text, a), abs=1e-4)
+    total = sum(np.exp(L.score(model, encode, pr.text, {str(d): str(d)})[str(d)][0]) for d in range(10))
+    assert total <= 1 + 1e-5  # first-token probabilities of disjoint one-token answers sum to at most 1
+
+
+def test_tokenisation_merge_across_the_boundary_is_refused():
+    def merging(text):  # a tokenizer that fuses "=1" into one token, as BPE can
+        out, i = [], 0
+        while i < len(text):
+            if text[i:i + 2] == "=1":
+                out.append(999)
+                i += 2
+            else:
+                out.append(ord(text[i]))
+                i += 1
+        return out
+    with pytest.raises(ValueError, match="boundary"):
+        L.answer_tokens(merging, "12@34=", "12")
+    assert L.answer_tokens(merging, "12@34=", "34")[1] == [ord("3"), ord("4")]
+
+
+# ------------------------------------------------------------------------------------------------ claims
+def _mixing(fn, n=200, ps=np.linspace(0, 1, 11), seed=0, one_hot=True):
+    """A from-scratch table where each prompt's q = fn(p): one-hot prompts (Bernoulli) or every prompt mixed."""
+    rng, rows = np.random.default_rng(seed), []
+    for p in ps:
+        m = float(fn(p))
+        q = (rng.random(n) < m).astype(float) if one_hot else np.full(n, m)
+        p0, p1 = 0.95 * q + 0.01, 0.95 * (1 - q) + 0.01
+        last = (rng.random(n) < p).astype(int)
+        rows.append(pd.DataFrame({"model": "bias_add_simple", "seed": 0, "p": round(float(p), 2), "p_task0": p0,
+                                  "p_task1": p1, "p_other": 1 - p0 - p1, "query_in_demos": rng.random(n) < 0.6,
+                                  "task0_in_last1": last, "task0_in_last3": last * 2}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _interp(fn):
+    lam = np.linspace(0, 1, 11)
+    return pd.DataFrame({"model": "bias_add_simple", "lam": lam, "p_a": 1 - fn(lam), "p_b": fn(lam), "layer": 1})
+
+
+SPECS = {"bias_add_simple": {"task": "bias_add_simple"}}
+
+
+def _by_id(claims):
+    return {c.id: c for c in claims}
+
+
+def test_scratch_claims_hold_on_the_papers_pattern():
+    c = _by_id(C.scratch_claims(_mixing(lambda p: p), _interp(lambda lam: 0.9 * lam), SPECS))
+    assert c["scratch_monotone"].holds and c["scratch_calibrated"].holds
+    assert c["per_prompt_one_hot"].holds and c["task_vector_interpolation"].holds
+
+
+def test_scratch_claims_fail_where_the_paper_is_false():
+    flat = _by_id(C.scratch_claims(_mixing(lambda p: 0.5), _interp(lambda lam: 0.5 + 0 * lam), SPECS))
+    assert not flat["scratch_monotone"].holds and not flat["task_vector_interpolation"].holds
+    sigmoid = _by_id(C.scratch_claims(_mixing(lambda p: 1 / (1 + np.exp(-30 * (p - 0.5)))),
+                                      _interp(lambda lam: 0.9 - 0.9 * lam), SPECS))
+    assert sigmoid["scratch_monotone"].holds and not sigmoid["scratch_calibrated"].holds
+    assert not sigmoid["task_vector_interpolation"].holds  # P(B) falls with lambda
+    mixed = _by_id(C.scratch_claims(_mixing(lambda p: p, one_hot=False), _interp(lambda lam: lam), SPECS))
+    assert mixed["scratch_calibrated"].holds and not mixed["per_prompt_one_hot"].holds
+
+
+def test_skew_claim_appears_only_with_a_skewed_model_and_can_fail():
+    specs = {"bias_add_simple": {"task": "bias_add_simple", "skew": [0.9, 0.1]}}
+    favour_rare = _mixing(lambda p: 0.2)
+    c = _by_id(C.scratch_claims(favour_rare, _interp(lambda lam: lam), specs))
+    assert not c["skewed_training_shifts_mass"].holds and "scratch_calibrated" in c
+    c = _by_id(C.scratch_claims(_mixing(lambda p: 0.8), _interp(lambda lam: lam), specs))
+    assert c["skewed_training_shifts_mass"].holds
+    assert "skewed_training_shifts_mass" not in _by_id(C.scratch_claims(favour_rare, _interp(lambda x: x), SPECS))
+
+
+def _llm(prob_a, prob_b, control=0.001, ps=(0, 0.25, 0.5, 0.75, 1), n=8, noise=0.0):
+    rows, rng = [], np.random.default_rng(0)
+    for p in ps:
+        for i in range(n):
+            jitter = noise * (i % 2 * 2 - 1)  # +-noise alternating: a known standard error per share
+            for ans, v in (("copyA", prob_a(p) + jitter), ("copyB", prob_b(p) - jitter), ("control", control)):
+                rows.append({"family": "AB", "mixture": "pair", "tasks": "copyA+copyB", "p": p, "prompt": i,
+                             "answer": ans, "prob": v})
+    screen = pd.DataFrame({"task": ["copyA", "copyB"], "greedy_accuracy": [1.0, 1.0], "kept": [True, True]})
+    return screen, pd.DataFrame(rows)
+
+
+def test_llm_claims_hold_on_superposition_and_fail_without_it():
+    ok = _by_id(C.llm_claims(*_llm(lambda p: 0.8 * p, lambda p: 0.8 * (1 - p)), "smollm2", 12))
+    assert ok["llm_superposition"].holds and ok["llm_follows_mixture"].holds
+    one_task = _by_id(C.llm_claims(*_llm(lambda p: 0.9, lambda p: 0.01 + 0 * p), "smollm2", 12))
+    assert not one_task["llm_superposition"].holds and not one_task["llm_follows_mixture"].holds
+    below_control = _by_id(C.llm_claims(*_llm(lambda p: 0.3 * p, lambda p: 0.3 * (1 - p), control=0.2), "m", 12))
+    assert not below_control["llm_superposition"].holds
+    # a dip of 0.05 at share 0.5 is inside 2 s.e. when prompts scatter by 0.2, a real reversal of 0.4 is not
+    dip = {0: 0.1, 0.25: 0.35, 0.5: 0.3, 0.75: 0.6, 1: 0.8}
+    noisy = _by_id(C.llm_claims(*_llm(dip.get, lambda p: dip[1 - p], noise=0.2), "m", 12))
+    assert noisy["llm_follows_mixture"].holds
+    reversal = {0: 0.1, 0.25: 0.7, 0.5: 0.3, 0.75: 0.6, 1: 0.8}
+    assert not _by_id(C.llm_claims(*_llm(reversal.get, lambda p: dip[1 - p], noise=0.05), "m", 12))[
+        "llm_follows_mixture"].holds
+    screen, _ = _llm(lambda p: p, lambda p: p)
+    nothing = _by_id(C.llm_claims(screen.assign(kept=[True, False]), pd.DataFrame(
+        columns=["family", "mixture", "tasks", "p", "prompt", "answer", "prob"]), "m", 12))
+    assert not nothing["llm_superposition"].holds and not nothing["llm_follows_mixture"].holds

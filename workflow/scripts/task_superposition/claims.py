@@ -1,0 +1,16 @@
+"""Adapter: compute every task_superposition claim -> claims.json + flat metrics.json."""
+import pandas as pd
+
+from repro.core.claims import expect_only, metrics_summary, records
+from repro.core.io import read_parquet
+from repro.core.job import Job
+from repro.studies.task_superposition import claims
+
+with Job(snakemake) as job:
+    i, p = snakemake.input, snakemake.params
+    found = claims.scratch_claims(pd.concat([read_parquet(f) for f in i.mixing]),
+                                  pd.concat([read_parquet(f) for f in i.tv_interp]), p.specs)
+    found += claims.llm_claims(read_parquet(i.llm_screen), read_parquet(i.llm_mixing), p.model, p.n_demos)
+    recs = records(expect_only(found, p.expected, job.scale), job.scale)
+    job.write_json(recs, snakemake.output.claims)
+    job.write_json(metrics_summary(recs), snakemake.output.metrics)
