@@ -178,7 +178,7 @@ def _llm(prob_a, prob_b, control=0.001, ps=(0, 0.25, 0.5, 0.75, 1), n=8, noise=0
             jitter = noise * (i % 2 * 2 - 1)  # +-noise alternating: a known standard error per share
             for ans, v in (("copyA", prob_a(p) + jitter), ("copyB", prob_b(p) - jitter), ("control", control)):
                 rows.append({"family": "AB", "mixture": "pair", "tasks": "copyA+copyB", "p": p, "prompt": i,
-                             "answer": ans, "prob": v})
+                             "answer": ans, "prob": v, "last_demo_task": "copyA" if i % 2 else "copyB"})
     screen = pd.DataFrame({"task": ["copyA", "copyB"], "greedy_accuracy": [1.0, 1.0], "kept": [True, True]})
     return screen, pd.DataFrame(rows)
 
@@ -186,6 +186,7 @@ def _llm(prob_a, prob_b, control=0.001, ps=(0, 0.25, 0.5, 0.75, 1), n=8, noise=0
 def test_llm_claims_hold_on_superposition_and_fail_without_it():
     ok = _by_id(C.llm_claims(*_llm(lambda p: 0.8 * p, lambda p: 0.8 * (1 - p)), "smollm2", 12))
     assert ok["llm_superposition"].holds and ok["llm_follows_mixture"].holds
+    assert set(ok["llm_superposition"].measured["families"]["AB"]["by_last_demo"]["copyA"]) == {"copyA", "copyB"}
     one_task = _by_id(C.llm_claims(*_llm(lambda p: 0.9, lambda p: 0.01 + 0 * p), "smollm2", 12))
     assert not one_task["llm_superposition"].holds and not one_task["llm_follows_mixture"].holds
     below_control = _by_id(C.llm_claims(*_llm(lambda p: 0.3 * p, lambda p: 0.3 * (1 - p), control=0.2), "m", 12))

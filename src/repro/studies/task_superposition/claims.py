@@ -158,7 +158,16 @@ def llm_claims(screen: pd.DataFrame, mixing: pd.DataFrame, model: str, n_demos: 
         lows = {a: bootstrap_ci(uni[uni.answer == a].prob)[0] for a in tasks}
         sup[family] = {"mean_prob": {a: _r(means[a]) for a in means.index},
                        "ci95_lo": {a: _r(v) for a, v in lows.items()},
-                       "candidates_mass": _r(uni.groupby("prompt").prob.sum().mean())}
+                       "candidates_mass": _r(uni.groupby("prompt").prob.sum().mean()),
+                       # per-prompt honesty: each answer's mean probability given the task of the last demo
+                       "by_last_demo": {a: {str(t): _r(v) for t, v in uni[uni.answer == a].groupby("last_demo_task")
+                                            .prob.mean().items()} for a in tasks} if "last_demo_task" in uni else {}}
+        half = g[(g.mixture == "pair") & np.isclose(g.p, 0.5)]
+        if not half.empty:  # mixed or one-hot single prompts, as for the from-scratch model
+            a0, a1 = half.tasks.iloc[0].split("+")[:2]
+            wide = half.pivot_table(index="prompt", columns="answer", values="prob")
+            sup[family]["per_prompt_var_ratio"] = _r(one_hot_ratio(pd.DataFrame({"p_task0": wide[a0],
+                                                                                 "p_task1": wide[a1]})))
         ok_sup.append(all(means[a] > LLM_MIN_PROB and means[a] > means["control"] for a in tasks))
     mono, ok_mono = {}, []
     pair = mixing[mixing.mixture == "pair"]
