@@ -75,7 +75,7 @@ def test_smoke_run_writes_every_artifact(smoke):
         "llm_superposition", "llm_follows_mixture"}
     mix = pd.read_parquet(ts / "metrics/mixing_bias_add_simple_s0.parquet")
     assert sorted(mix.p.unique()) == [0.0, 0.5, 1.0] and (mix.share0 == mix.p).all()  # exact shares
-    assert mix[["p_task0", "p_task1", "p_other"]].sum(1).round(6).eq(1).all() and (mix.p_other >= -1e-6).all()
+    assert mix[["p_task0", "p_task1", "p_other"]].sum(axis=1).round(6).eq(1).all() and (mix.p_other >= -1e-6).all()
     llm = pd.read_parquet(ts / "metrics/llm_mixing.parquet")
     assert set(llm.mixture) == {"pair", "uniform"} and llm.prob.between(0, 1).all()
     for fig in ["scratch_mixing", "scratch_per_prompt", "task_vector_interpolation", "llm_mixing"]:
