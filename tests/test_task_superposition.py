@@ -202,3 +202,43 @@ def test_llm_claims_hold_on_superposition_and_fail_without_it():
     nothing = _by_id(C.llm_claims(screen.assign(kept=[True, False]), pd.DataFrame(
         columns=["family", "mixture", "tasks", "p", "prompt", "answer", "prob"]), "m", 12))
     assert not nothing["llm_superposition"].holds and not nothing["llm_follows_mixture"].holds
+
+
+def test_llm_residual_hooks_read_patch_and_leave_the_continuation_alone():
+    model, encode = L.load("tiny-random", "cpu")
+    q, ans = "12@34=", {"copyA": "12", "copyB": "34"}
+    plain = L.score(model, encode, q, ans)
+    with L.ResidualHooks(model) as hooks:
+        ids = encode(q)
+        hooks.pos, hooks.read = len(ids) - 1, {0: [], 1: []}
+        model(torch.tensor([ids]))
+        own = {layer: v[0][0] for layer, v in hooks.read.items()}
+        hooks.read = {}
+        same = L.patched_score(model, encode, hooks, q, ans, {1: own[1]}, "cpu")
+        assert same["copyA"][0] == pytest.approx(plain["copyA"][0], abs=1e-5)  # own residual: no change
+        other = L.patched_score(model, encode, hooks, q, ans, {0: torch.randn_like(own[0]) * 5}, "cpu")
+        assert other["copyA"][0] != pytest.approx(plain["copyA"][0], abs=1e-3)
+        # the patch hits only the prompt's last position: one full forward of prompt + answer with the same
+        # patch (which covers that position once) gives the same answer probability as the cached scorer
+        p_ids, a_ids = L.answer_tokens(encode, q, "12")
+        hooks.patch, hooks.pos = {0: torch.ones_like(own[0])}, len(p_ids) - 1
+        logp = model(torch.tensor([p_ids + a_ids])).logits[0].float().log_softmax(-1)
+        full = sum(float(logp[len(p_ids) - 1 + i, t]) for i, t in enumerate(a_ids))
+        cached = L.patched_score(model, encode, hooks, q, {"copyA": "12"}, {0: torch.ones_like(own[0])}, "cpu")
+        assert cached["copyA"][0] == pytest.approx(full, abs=1e-4)
+    after = L.score(model, encode, q, ans)
+    assert after["copyA"][0] == pytest.approx(plain["copyA"][0], abs=1e-6)  # hooks removed on exit
+
+
+def _llm_tv(p_b):
+    lam = np.linspace(0, 1, 6)
+    layers = pd.DataFrame({"layer": [-1, 4, 8, -1, 4, 8], "task": ["copyA"] * 3 + ["copyB"] * 3,
+                           "prob": [0.01, 0.5, 0.3, 0.01, 0.4, 0.2], "task_a": "copyA", "task_b": "copyB"})
+    interp = pd.DataFrame({"lam": lam, "p_a": 1 - p_b(lam), "p_b": p_b(lam), "layer": 4})
+    return layers, interp
+
+
+def test_llm_task_vector_claim_holds_on_a_rise_and_fails_when_flat():
+    assert C.llm_task_vector_claim(*_llm_tv(lambda lam: 0.8 * lam), "m").holds
+    assert not C.llm_task_vector_claim(*_llm_tv(lambda lam: 0.2 + 0 * lam), "m").holds
+    assert not C.llm_task_vector_claim(*_llm_tv(lambda lam: 0.8 * (1 - lam)), "m").holds

@@ -72,13 +72,13 @@ def test_smoke_run_writes_every_artifact(smoke):
     ts = smoke / "results/task_superposition"
     assert {c["id"] for c in json.loads((ts / "claims.json").read_text())} == {
         "scratch_monotone", "scratch_calibrated", "per_prompt_one_hot", "task_vector_interpolation",
-        "llm_superposition", "llm_follows_mixture"}
+        "llm_superposition", "llm_follows_mixture", "llm_task_vector_interpolation"}
     mix = pd.read_parquet(ts / "metrics/mixing_bias_add_simple_s0.parquet")
     assert sorted(mix.p.unique()) == [0.0, 0.5, 1.0] and (mix.share0 == mix.p).all()  # exact shares
     assert mix[["p_task0", "p_task1", "p_other"]].sum(axis=1).round(6).eq(1).all() and (mix.p_other >= -1e-6).all()
     llm = pd.read_parquet(ts / "metrics/llm_mixing.parquet")
     assert set(llm.mixture) == {"pair", "uniform"} and llm.prob.between(0, 1).all()
-    for fig in ["scratch_mixing", "scratch_per_prompt", "task_vector_interpolation", "llm_mixing"]:
+    for fig in ["scratch_mixing", "scratch_per_prompt", "task_vector_interpolation", "llm_mixing", "llm_task_vectors"]:
         assert (ts / f"figures/{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "## task_superposition" in report
     prov = json.loads((res / "claims.json.provenance.json").read_text())

@@ -109,6 +109,39 @@ rule task_superposition_llm:
         "../scripts/task_superposition/llm.py"
 
 
+rule task_superposition_llm_task_vectors:
+    input:
+        lib=lib("workflow/scripts/task_superposition/llm_task_vectors.py"),
+    output:
+        tv_layers="results/task_superposition/metrics/llm_tv_layers.parquet",
+        tv_interp="results/task_superposition/metrics/llm_tv_interp.parquet",
+    log:
+        "logs/task_superposition/llm_task_vectors.log",
+    benchmark:
+        "results/task_superposition/benchmarks/llm_task_vectors.tsv"
+    conda:
+        ENV
+    threads: study_cfg("task_superposition", "threads")
+    resources:
+        gpu=gpu_request(),
+        runtime=60,
+        mem_mb=6000,
+    params:
+        cfg={
+            **pick(
+                study_cfg("task_superposition", "llm"), "model", "dtype", "n_demos"
+            ),
+            "tv": study_cfg("task_superposition", "llm_task_vectors"),
+        },
+        seed=study_cfg("task_superposition", "llm", "seed"),
+        device=CFG["device"],
+        scale=SCALE,
+    message:
+        "task_superposition: task vectors in {params.cfg[model]}"
+    script:
+        "../scripts/task_superposition/llm_task_vectors.py"
+
+
 TS_EVAL = {
     kind: expand(
         f"results/task_superposition/metrics/{kind}_{{model}}_s{{seed}}.parquet",
@@ -123,6 +156,8 @@ rule task_superposition_figures:
     input:
         **TS_EVAL,
         llm=rules.task_superposition_llm.output.mixing,
+        llm_tv_layers=rules.task_superposition_llm_task_vectors.output.tv_layers,
+        llm_tv_interp=rules.task_superposition_llm_task_vectors.output.tv_interp,
         lib=lib("workflow/scripts/task_superposition/figures.py"),
     output:
         mixing=report(
@@ -143,6 +178,11 @@ rule task_superposition_figures:
         llm=report(
             "results/task_superposition/figures/llm_mixing.png",
             caption="../report/task_superposition/llm_mixing.rst",
+            category="task_superposition",
+        ),
+        llm_tv=report(
+            "results/task_superposition/figures/llm_task_vectors.png",
+            caption="../report/task_superposition/llm_task_vectors.rst",
             category="task_superposition",
         ),
     log:
@@ -166,6 +206,8 @@ rule task_superposition_claims:
         tv_interp=TS_EVAL["tv_interp"],
         llm_screen=rules.task_superposition_llm.output.screen,
         llm_mixing=rules.task_superposition_llm.output.mixing,
+        llm_tv_layers=rules.task_superposition_llm_task_vectors.output.tv_layers,
+        llm_tv_interp=rules.task_superposition_llm_task_vectors.output.tv_interp,
         lib=lib("workflow/scripts/task_superposition/claims.py"),
     output:
         claims="results/task_superposition/claims.json",

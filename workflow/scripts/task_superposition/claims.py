@@ -11,6 +11,7 @@ with Job(snakemake) as job:
     found = claims.scratch_claims(pd.concat([read_parquet(f) for f in i.mixing]),
                                   pd.concat([read_parquet(f) for f in i.tv_interp]), p.specs)
     found += claims.llm_claims(read_parquet(i.llm_screen), read_parquet(i.llm_mixing), p.model, p.n_demos)
+    found.append(claims.llm_task_vector_claim(read_parquet(i.llm_tv_layers), read_parquet(i.llm_tv_interp), p.model))
     recs = records(expect_only(found, p.expected, job.scale), job.scale)
     job.write_json(recs, snakemake.output.claims)
     job.write_json(metrics_summary(recs), snakemake.output.metrics)

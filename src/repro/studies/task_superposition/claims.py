@@ -204,3 +204,23 @@ def llm_claims(screen: pd.DataFrame, mixing: pd.DataFrame, model: str, n_demos: 
               mono, holds=bool(ok_mono) and all(ok_mono), figure="llm_mixing.png", notes=none_note,
               paper_value="monotone in the mixture (Figure 2, Section 4)"),
     ]
+
+
+def llm_task_vector_claim(by_layer: pd.DataFrame, interp: pd.DataFrame, model: str) -> Claim:
+    a, b = by_layer.task_a.iloc[0], by_layer.task_b.iloc[0]
+    layers = by_layer[by_layer.layer >= 0].groupby("layer").prob.mean()
+    base = by_layer[by_layer.layer == -1].prob.mean()
+    c = interp.groupby("lam")[["p_a", "p_b"]].mean()
+    rho, rise = spearman(c.index, c.p_b), float(c.p_b.iloc[-1] - c.p_b.iloc[0])
+    return Claim(
+        "llm_task_vector_interpolation",
+        "In the LLM, convex combinations of two tasks' vectors patched into a zero-shot question move the output "
+        "from task A's answer to task B's.",
+        f"mean over zero-shot questions of P(B answer) along lam: Spearman >= {TV_RHO} and a rise >= {TV_RISE}; "
+        f"{model}'s resid_post at the question's last token, averaged over single-task prompts, replacing it at "
+        "the best zero-shot layer (one layer, not the paper's span)",
+        {"tasks": [a, b], "zero_shot_prob": _r(base), "patched_prob_by_layer": {int(k): _r(v) for k, v in layers.items()},
+         "layer": int(interp.layer.iloc[0]), "spearman": _r(rho), "rise": _r(rise),
+         "p_b": [_r(v, 3) for v in c.p_b], "p_a": [_r(v, 3) for v in c.p_a]},
+        holds=bool(np.isfinite(rho) and rho >= TV_RHO and rise >= TV_RISE), figure="llm_task_vectors.png",
+        paper_value="P(B) rises smoothly with lam (Llama-3-8B, Qwen1.5-7B)")

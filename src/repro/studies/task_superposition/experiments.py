@@ -90,3 +90,35 @@ def llm_experiment(cfg: dict, *, seed: int, device) -> dict[str, pd.DataFrame]:
                                    "kept": [t in kept for t in cfg["tasks"]],
                                    "min_accuracy": screen["min_accuracy"]})
     return {"screen": screen_summary, "mixing": mix}
+
+
+def llm_task_vector_experiment(cfg: dict, tv: dict, *, seed: int, device) -> dict[str, pd.DataFrame]:
+    """Task vectors of the first two tasks of `tv.tasks` at each layer of `tv.layers`, patched into zero-shot
+    questions: P(answer) per layer, then along lam at the best layer."""
+    model, encode = L.load(cfg["model"], device, cfg.get("dtype", "float32"))
+    rng, pool = random.Random(seed + 1), L.words()
+    a, b = tv["tasks"]
+    vecs = L.llm_task_vectors(model, encode, [a, b], tv["layers"], tv["n_prompts"], cfg["n_demos"], rng, pool, device)
+    queries = []
+    for _ in range(tv["n_queries"]):
+        q, item = L.question(L.TASK_FAMILY[a], rng, pool)
+        queries.append((q, {a: L.answer(a, item), b: L.answer(b, item)}))
+    rows = []
+    with L.ResidualHooks(model) as hooks:
+        for i, (q, ans) in enumerate(tqdm(queries, desc="llm task vectors by layer", file=sys.stderr, mininterval=5)):
+            base = L.score(model, encode, q, ans, device)
+            rows += [{"layer": -1, "task": t, "query": i, "prob": float(np.exp(base[t][0]))} for t in (a, b)]
+            for layer in tv["layers"]:
+                for t in (a, b):
+                    s = L.patched_score(model, encode, hooks, q, {t: ans[t]}, {layer: vecs[t][layer]}, device)
+                    rows.append({"layer": layer, "task": t, "query": i, "prob": float(np.exp(s[t][0]))})
+        by_layer = pd.DataFrame(rows)
+        best = int(by_layer[by_layer.layer >= 0].groupby("layer").prob.mean().idxmax())
+        rows = []
+        for i, (q, ans) in enumerate(queries):
+            for lam in np.linspace(0, 1, tv["n_lambdas"]):
+                v = float(lam) * vecs[b][best] + (1 - float(lam)) * vecs[a][best]
+                s = L.patched_score(model, encode, hooks, q, ans, {best: v}, device)
+                rows.append({"query": i, "lam": float(lam), "p_a": float(np.exp(s[a][0])),
+                             "p_b": float(np.exp(s[b][0])), "layer": best})
+    return {"tv_layers": by_layer.assign(task_a=a, task_b=b), "tv_interp": pd.DataFrame(rows).assign(task_a=a, task_b=b)}

@@ -92,3 +92,22 @@ def llm_mixing(mixing: pd.DataFrame, model: str):
                ylim=(-0.02, 1.02))
         ax.legend(fontsize=8)
     return fig
+
+
+def llm_task_vectors(by_layer: pd.DataFrame, interp: pd.DataFrame, model: str):
+    a_task, b_task = by_layer.task_a.iloc[0], by_layer.task_b.iloc[0]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    for t, g in by_layer[by_layer.layer >= 0].groupby("task"):
+        c = g.groupby("layer").prob.mean()
+        a.plot(c.index, c.values, "o-", label=f"{t} vector")
+    a.axhline(by_layer[by_layer.layer == -1].prob.mean(), ls=":", color="k", lw=0.8, label="no patch")
+    a.set(title=f"{model}: zero-shot question, task vector patched", xlabel="decoder layer (resid_post)",
+          ylabel="P(the vector's task answer)")
+    a.legend(fontsize=8)
+    c = interp.groupby("lam")[["p_a", "p_b"]].mean()
+    b.plot(c.index, c.p_a, "o-", label=f"P({a_task} answer)")
+    b.plot(c.index, c.p_b, "s-", label=f"P({b_task} answer)")
+    b.set(title=f"lam tv_{b_task} + (1 - lam) tv_{a_task}, layer {int(interp.layer.iloc[0])}", xlabel="lam",
+          ylabel="mean probability")
+    b.legend(fontsize=8)
+    return fig

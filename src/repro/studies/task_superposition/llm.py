@@ -183,3 +183,70 @@ def load(source: str, device, dtype: str = "float32"):
     if chars.vocab_size > model.config.vocab_size:
         raise ValueError("tiny-random model vocabulary is smaller than the character tokenizer's")
     return model, chars
+
+
+# ------------------------------------------------------------------------------------------ task vectors
+class ResidualHooks:
+    """Read or replace the residual stream after decoder layer l (resid_post) at one position.
+
+    `read[l]` collects the output of layer l at the absolute position `pos`; `patch[l] = vector` replaces it
+    there. Hooks act only on a forward whose input covers `pos`, so the answer's later tokens, decoded on the
+    KV cache, see the patched prompt without being patched themselves.
+    """
+
+    def __init__(self, model):
+        self.layers = model.model.layers
+        self.pos, self.read, self.patch, self._handles = 0, {}, {}, []  # pos: an absolute position
+
+    def __enter__(self):
+        for i, layer in enumerate(self.layers):
+            self._handles.append(layer.register_forward_hook(self._hook(i)))
+        return self
+
+    def __exit__(self, *exc):
+        for h in self._handles:
+            h.remove()
+
+    def _hook(self, i):
+        def hook(module, args, out):
+            hidden = out[0] if isinstance(out, tuple) else out
+            if hidden.shape[1] <= self.pos:  # a cached continuation: positions after `pos` only
+                return None
+            if i in self.read:
+                self.read[i].append(hidden[:, self.pos].detach().float())
+            if i in self.patch:
+                hidden = hidden.clone()
+                hidden[:, self.pos] = self.patch[i].to(hidden.dtype)
+                return (hidden, *out[1:]) if isinstance(out, tuple) else hidden
+            return None
+        return hook
+
+
+def zero_shot(task: str, rng: random.Random, pool: list[str]) -> tuple[str, str]:
+    """A question with no demos and its answer under `task`."""
+    q, item = question(TASK_FAMILY[task], rng, pool)
+    return q, answer(task, item)
+
+
+@torch.no_grad()
+def llm_task_vectors(model, encode, tasks, layers, n_prompts: int, n_demos: int, rng, pool, device="cpu") -> dict:
+    """{task: {layer: mean resid_post at the question's last token over single-task prompts}}."""
+    out = {}
+    with ResidualHooks(model) as hooks:
+        for t in tasks:
+            hooks.read = {layer: [] for layer in layers}
+            for _ in range(n_prompts):
+                ids = encode(mixed_prompt([t], [n_demos], rng, pool).text)
+                hooks.pos = len(ids) - 1  # the question's last token (`=` or `->`)
+                model(torch.tensor([ids], device=device))
+            out[t] = {layer: torch.cat(v).mean(0) for layer, v in hooks.read.items()}
+    return out
+
+
+@torch.no_grad()
+def patched_score(model, encode, hooks: ResidualHooks, question_text: str, answers: dict, patch: dict, device) -> dict:
+    hooks.patch, hooks.pos = patch, len(encode(question_text)) - 1
+    try:
+        return score(model, encode, question_text, answers, device)
+    finally:
+        hooks.patch = {}
