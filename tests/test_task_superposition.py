@@ -165,9 +165,13 @@ def test_skew_claim_appears_only_with_a_skewed_model_and_can_fail():
     specs = {"bias_add_simple": {"task": "bias_add_simple", "skew": [0.9, 0.1]}}
     favour_rare = _mixing(lambda p: 0.2)
     c = _by_id(C.scratch_claims(favour_rare, _interp(lambda lam: lam), specs))
-    assert not c["skewed_training_shifts_mass"].holds and "scratch_calibrated" in c
+    assert not c["skewed_training_shifts_mass"].holds
+    assert "bias_add_simple" not in c["scratch_calibrated"].measured  # calibration is judged unskewed only
+    assert not c["task_vector_interpolation"].holds  # no unskewed model: nothing to judge, no pass
     c = _by_id(C.scratch_claims(_mixing(lambda p: 0.8), _interp(lambda lam: lam), specs))
     assert c["skewed_training_shifts_mass"].holds
+    upper = {"bias_add_simple": {"task": "bias_add_simple", "skew": [0.1, 0.9]}}  # task 1's half is frequent
+    assert _by_id(C.scratch_claims(favour_rare, _interp(lambda lam: lam), upper))["skewed_training_shifts_mass"].holds
     assert "skewed_training_shifts_mass" not in _by_id(C.scratch_claims(favour_rare, _interp(lambda x: x), SPECS))
 
 
@@ -198,12 +202,17 @@ def test_llm_claims_hold_on_superposition_and_fail_without_it():
     reversal = {0: 0.1, 0.25: 0.7, 0.5: 0.3, 0.75: 0.6, 1: 0.8}
     assert not _by_id(C.llm_claims(*_llm(reversal.get, lambda p: dip[1 - p], noise=0.05), "m", 12))[
         "llm_follows_mixture"].holds
+    no_half = _by_id(C.llm_claims(*_llm(lambda p: 0.8 * p, lambda p: 0.8 * (1 - p), ps=(0, 1)), "m", 12))
+    assert not no_half["llm_superposition"].holds  # no uniform mixture measured: no pass
+    single = _by_id(C.llm_claims(*_llm(lambda p: 0.8 * p, lambda p: 0.8 * (1 - p), n=1), "m", 12))
+    assert not single["llm_follows_mixture"].holds  # one prompt per share: no standard error, no verdict
     screen, _ = _llm(lambda p: p, lambda p: p)
     nothing = _by_id(C.llm_claims(screen.assign(kept=[True, False]), pd.DataFrame(
         columns=["family", "mixture", "tasks", "p", "prompt", "answer", "prob"]), "m", 12))
     assert not nothing["llm_superposition"].holds and not nothing["llm_follows_mixture"].holds
 
 
+@torch.no_grad()
 def test_llm_residual_hooks_read_patch_and_leave_the_continuation_alone():
     model, encode = L.load("tiny-random", "cpu")
     q, ans = "12@34=", {"copyA": "12", "copyB": "34"}
@@ -226,6 +235,15 @@ def test_llm_residual_hooks_read_patch_and_leave_the_continuation_alone():
         full = sum(float(logp[len(p_ids) - 1 + i, t]) for i, t in enumerate(a_ids))
         cached = L.patched_score(model, encode, hooks, q, {"copyA": "12"}, {0: torch.ones_like(own[0])}, "cpu")
         assert cached["copyA"][0] == pytest.approx(full, abs=1e-4)
+        # a short question with a long answer: the cached continuation covers more tokens than `pos`
+        short, long_answer = "1@", " abcdefgh"
+        p_ids, a_ids = L.answer_tokens(encode, short, long_answer)
+        vec = torch.ones_like(own[0]) * 3
+        hooks.patch, hooks.pos = {1: vec}, len(p_ids) - 1
+        logp = model(torch.tensor([p_ids + a_ids])).logits[0].float().log_softmax(-1)
+        full = sum(float(logp[len(p_ids) - 1 + i, t]) for i, t in enumerate(a_ids))
+        cached = L.patched_score(model, encode, hooks, short, {"x": long_answer}, {1: vec}, "cpu")
+        assert cached["x"][0] == pytest.approx(full, abs=1e-4)
     after = L.score(model, encode, q, ans)
     assert after["copyA"][0] == pytest.approx(plain["copyA"][0], abs=1e-6)  # hooks removed on exit
 

@@ -83,6 +83,8 @@ def scratch_claims(mixing: pd.DataFrame, interp: pd.DataFrame, specs: dict) -> l
 
     tv = {}
     for m, g in interp.groupby("model"):
+        if specs[m].get("skew"):  # the rule is stated for unskewed models
+            continue
         c = g.groupby("lam")[["p_a", "p_b"]].mean()
         tv[m] = {"spearman": _r(spearman(c.index, c.p_b)), "rise": _r(c.p_b.iloc[-1] - c.p_b.iloc[0]),
                  "p_b": [_r(v, 3) for v in c.p_b], "p_a": [_r(v, 3) for v in c.p_a],
@@ -128,19 +130,23 @@ def scratch_claims(mixing: pd.DataFrame, interp: pd.DataFrame, specs: dict) -> l
     ]
     skewed = [m for m in curves if specs[m].get("skew")]
     if skewed:
-        shift = {}
+        shift, ok_shift = {}, []
         for m in skewed:
             g = half[half.model == m]
             lo_frequent = specs[m]["skew"][0] > specs[m]["skew"][1]  # task 0 is drawn from the lower half
             freq, rare = (g.p_task0, g.p_task1) if lo_frequent else (g.p_task1, g.p_task0)
-            shift[m] = {"p_frequent": _r(freq.mean()), "p_rare": _r(rare.mean()), "p_other": _r(g.p_other.mean())}
+            diff = (freq - rare).to_numpy()
+            lo, hi = bootstrap_ci(diff)
+            shift[m] = {"p_frequent": _r(freq.mean()), "p_rare": _r(rare.mean()), "p_other": _r(g.p_other.mean()),
+                        "diff_ci95": [_r(lo), _r(hi)]}
+            ok_shift.append(bool(len(diff) >= 2 and lo > 0))
         claims.append(Claim(
             "skewed_training_shifts_mass",
             "Trained on a 90/10 skew of the task family, the model favours the frequent half's answer in 50/50 "
-            "mixtures and leaks part of the mass to other answers.",
-            "at p = 0.5 (task 0 from one half of the parameters, task 1 from the other): mean P(frequent-half "
-            "answer) > mean P(rare-half answer) for every skewed model",
-            shift, holds=all(v["p_frequent"] > v["p_rare"] for v in shift.values()), figure="scratch_mixing.png",
+            "mixtures (the mass on other answers is reported beside).",
+            "at p = 0.5 (task 0 from one half of the parameters, task 1 from the other): the 95% prompt-bootstrap "
+            "interval of P(frequent-half answer) - P(rare-half answer) lies above 0 for every skewed model",
+            shift, holds=bool(ok_shift) and all(ok_shift), figure="scratch_mixing.png",
             paper_value={"p = 0.5": R.SKEWED_AT_HALF}))
     return claims
 
@@ -168,7 +174,8 @@ def llm_claims(screen: pd.DataFrame, mixing: pd.DataFrame, model: str, n_demos: 
             wide = half.pivot_table(index="prompt", columns="answer", values="prob")
             sup[family]["per_prompt_var_ratio"] = _r(one_hot_ratio(pd.DataFrame({"p_task0": wide[a0],
                                                                                  "p_task1": wide[a1]})))
-        ok_sup.append(all(means[a] > LLM_MIN_PROB and means[a] > means["control"] for a in tasks))
+        ok_sup.append(len(tasks) >= 2 and "control" in means
+                      and all(means[a] > LLM_MIN_PROB and means[a] > means["control"] for a in tasks))
     mono, ok_mono = {}, []
     pair = mixing[mixing.mixture == "pair"]
     for family, g in pair.groupby("family"):
@@ -178,7 +185,8 @@ def llm_claims(screen: pd.DataFrame, mixing: pd.DataFrame, model: str, n_demos: 
             m, se = stats["mean"].to_numpy(), stats["sem"].fillna(0).to_numpy()
             steps = np.diff(m) / np.maximum(np.hypot(se[1:], se[:-1]), 1e-12)  # each step in paired s.e.
             rise = (m[-1] - m[0]) / max(float(np.hypot(se[0], se[-1])), 1e-12)
-            ok = bool(len(m) >= 2 and (steps >= -LLM_SIGMAS).all() and rise > LLM_SIGMAS)
+            ok = bool(len(m) >= 2 and (stats["count"] >= 2).all() and (steps >= -LLM_SIGMAS).all()
+                      and rise > LLM_SIGMAS)  # one prompt per share has no standard error: no verdict for it
             mono[f"{family}/{a}"] = {"mean_prob_by_share": [_r(v, 3) for v in m], "se": [_r(v, 3) for v in se],
                                      "worst_step_in_se": _r(float(steps.min()) if len(steps) else float("nan"), 2),
                                      "rise_in_se": _r(rise, 2), "spearman": _r(spearman(stats.index, m))}

@@ -195,13 +195,21 @@ class ResidualHooks:
     """
 
     def __init__(self, model):
-        self.layers = model.model.layers
+        self.model, self.layers = model, model.model.layers
         self.pos, self.read, self.patch, self._handles = 0, {}, {}, []  # pos: an absolute position
+        self._fresh = True
 
     def __enter__(self):
         for i, layer in enumerate(self.layers):
             self._handles.append(layer.register_forward_hook(self._hook(i)))
+        # a forward is fresh when it starts at position 0 (no KV cache in use): set by a pre-hook on the model
+        self._handles.append(self.model.register_forward_pre_hook(self._start, with_kwargs=True))
         return self
+
+    def _start(self, module, args, kwargs):
+        cache = kwargs.get("cache", kwargs.get("past_key_values"))
+        self._fresh = cache is None or cache.get_seq_length() == 0
+        return None
 
     def __exit__(self, *exc):
         for h in self._handles:
@@ -210,7 +218,7 @@ class ResidualHooks:
     def _hook(self, i):
         def hook(module, args, out):
             hidden = out[0] if isinstance(out, tuple) else out
-            if hidden.shape[1] <= self.pos:  # a cached continuation: positions after `pos` only
+            if not self._fresh or hidden.shape[1] <= self.pos:  # a cached continuation: never patched
                 return None
             if i in self.read:
                 self.read[i].append(hidden[:, self.pos].detach().float())
