@@ -230,12 +230,6 @@ class ResidualHooks:
         return hook
 
 
-def zero_shot(task: str, rng: random.Random, pool: list[str]) -> tuple[str, str]:
-    """A question with no demos and its answer under `task`."""
-    q, item = question(TASK_FAMILY[task], rng, pool)
-    return q, answer(task, item)
-
-
 @torch.no_grad()
 def llm_task_vectors(model, encode, tasks, layers, n_prompts: int, n_demos: int, rng, pool, device="cpu") -> dict:
     """{task: {layer: mean resid_post at the question's last token over single-task prompts}}."""
