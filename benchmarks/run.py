@@ -226,7 +226,8 @@ def task_superposition(dev, quick):
         g = torch.Generator(device=dev).manual_seed(0)
 
         def loss(m, spec=spec, tr=tr):
-            return S.answer_loss(m, D.train_batch(spec["task"], tr["batch"], sc["n_demos"] + 1, g, dev, spec.get("skew")))
+            batch = D.train_batch(spec["task"], tr["batch"], sc["n_demos"] + 1, g, dev, spec.get("skew"))
+            return S.answer_loss(m, batch)
         s = per_step(trainer(model, loss, dev), dev, 3 if quick else 10)
         tokens = tr["batch"] * (sc["n_demos"] + 1) * D.example_len(spec["task"])
         out.append(line("task_superposition", f"single-task train step, {name} ({sc['model']['n_layer']}L/"
@@ -249,8 +250,49 @@ def task_superposition(dev, quick):
     return out
 
 
+def ssm_peft(dev, quick):
+    from repro.models.mamba import MambaClassifier, MambaConfig
+    from repro.studies.ssm_peft import data as D
+    from repro.studies.ssm_peft import experiments as E
+    from repro.studies.ssm_peft import methods as M
+
+    scale = "small" if quick else "paper"
+    cfg = cfg_of("ssm_peft", scale)
+    syn, n_seeds, out = cfg["synthetic"], len(cfg["seeds"]), []
+    for name in ("lora_ssm", "full"):
+        spec = next(s for s in syn["methods"].values() if s["kind"] == name)
+        frozen, target = E.s4_models(syn, 0, dev)
+        prep = M.prepare_s4(frozen, spec)
+        g = torch.Generator(device=dev).manual_seed(0)
+
+        def loss(m, target=target, g=g):
+            u = D.integer_inputs(g, syn["batch"], syn["frozen"]["d_model"], syn["length"], dev)
+            return F.mse_loss(m(u), target(u))
+        s = per_step(trainer(prep.model, loss, dev), dev, 3 if quick else 10)
+        fz = syn["frozen"]
+        out.append(line("ssm_peft", f"synthetic S4D step, {name} ({fz['n_layer']}x{fz['d_model']}x{fz['d_state']}, "
+                        f"L={syn['length']}, batch {syn['batch']})", dev, s, samples=syn["batch"],
+                        params=prep.n_trainable, steps=syn["steps"], jobs=n_seeds * len(syn["methods"]),
+                        scale=scale))
+    pre, ft = cfg["pretrain"], cfg["finetune"]
+    length = 64 // pre["pixels_per_step"]
+    model = MambaClassifier(MambaConfig(**pre["model"], d_in=pre["pixels_per_step"], n_classes=5)).to(dev)
+    prep = M.prepare_mamba(model, {"kind": "lora", "targets": ["in_proj_x", "in_proj_z", "out_proj"], "r": 2})
+    g = torch.Generator(device=dev).manual_seed(0)
+
+    def ce(m):
+        x = torch.rand(ft["batch"], length, pre["pixels_per_step"], generator=g, device=dev)
+        return F.cross_entropy(m(x), torch.randint(0, 5, (ft["batch"],), generator=g, device=dev))
+    s = per_step(trainer(prep.model, ce, dev), dev, 3 if quick else 10)
+    m = pre["model"]
+    out.append(line("ssm_peft", f"Mamba fine-tuning step, LoRA in/out ({m['n_layer']}L/{m['d_model']}/{m['d_inner']}/"
+                    f"{m['d_state']}, L={length}, batch {ft['batch']})", dev, s, samples=ft["batch"],
+                    tokens=ft["batch"] * length, steps=ft["steps"], jobs=n_seeds * len(ft["methods"]), scale=scale))
+    return out
+
+
 STUDIES = {"dual_modes": dual_modes, "ftc": ftc, "entp": entp, "multibin_batching": multibin_batching,
-           "task_vectors": task_vectors, "task_superposition": task_superposition}
+           "task_vectors": task_vectors, "task_superposition": task_superposition, "ssm_peft": ssm_peft}
 
 
 def main(argv=None):

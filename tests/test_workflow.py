@@ -81,6 +81,17 @@ def test_smoke_run_writes_every_artifact(smoke):
     for fig in ["scratch_mixing", "scratch_per_prompt", "task_vector_interpolation", "llm_mixing", "llm_task_vectors"]:
         assert (ts / f"figures/{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "## task_superposition" in report
+    sp = smoke / "results/ssm_peft"
+    assert {c["id"] for c in json.loads((sp / "claims.json").read_text())} == {
+        "s4_sdt_beats_lora_ssm", "s4_full_ft_bounds", "prompt_state_worst", "lora_linear_beats_lora_ssm",
+        "sdt_matches_best_lora", "sdt_adds_to_its_lora"}
+    ft = pd.read_parquet(sp / "metrics/finetune_s0.parquet")
+    assert ft.method.nunique() == len(ft) == 9 and ft.accuracy.between(0, 1).all() and (ft.overlap == 0).all()
+    assert (ft.n_trainable <= ft.n_total).all() and ft.loc[ft.kind == "full", "trainable_pct"].eq(100).all()
+    s4 = pd.read_parquet(sp / "metrics/synthetic_s0.parquet")
+    assert set(s4.sign) == {"", "fixed", "upstream"} and (s4.mse > 0).all()
+    assert (sp / "figures/ssm_peft_budget.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "## ssm_peft" in report
     prov = json.loads((res / "claims.json.provenance.json").read_text())
     assert prov["scale"] == "smoke" and len(prov["git_revision"]) >= 40
     assert not (smoke / "scratch/dual_modes/transformer_s0.state.pt").exists()  # cleared after success
