@@ -131,9 +131,46 @@ def test_mamba_masks_select_the_requested_channels_and_states():
         assert (state_mask.sum(1)[channel_mask] == 2).all() and state_mask[~channel_mask].sum() == 0
     # selection follows the size of the warmup's change: the largest-change channel is always kept
     warm = copy.deepcopy(model)
+    for layer in warm.layers:
+        layer.mixer.A_log.data += 0.01 * torch.randn(layer.mixer.A_log.shape)
     warm.layers[0].mixer.A_log.data[7] += 5.0
     sel = M.select_mamba(model, warm, 1, 1)
     assert sel[0][1].nonzero().flatten().tolist() == [7]
+
+
+def test_mamba_sdt_warmup_moves_a_log_and_selects_from_that_change():
+    torch.manual_seed(0)
+    model = MambaClassifier(MCFG)
+    before = copy.deepcopy(model)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(32, 10, 2, generator=g), torch.randint(0, 3, (32,), generator=g)
+    batches = E._class_batch(x, y, 8, "cpu")
+    spec = {"kind": "sdt", "channels": 0.25, "states": 0.5, "r": 2, "warmup": 3, "lr": 1e-2}
+    masks, info = E.sdt_select(model, spec, batches, 0, torch.device("cpu"), "test")
+    assert info == {"sdt_channels": 4, "sdt_states": 2}
+    for (a, b) in zip(model.state_dict().values(), before.state_dict().values()):
+        assert torch.equal(a, b)  # the warmup ran on a copy: the real run restarts from these weights
+    for state_mask, channel_mask in masks.values():
+        assert channel_mask.sum() == 4 and (state_mask.sum(1)[channel_mask] == 2).all()
+    with pytest.raises(ValueError, match="did not change"):  # an unchanged warm copy has nothing to rank
+        M.select_mamba(model, copy.deepcopy(model), 4, 2)
+
+
+def test_s4_selection_counts_usable_and_updatable_dimensions_and_zeroes_the_rest():
+    torch.manual_seed(1)
+    frozen = DeepS4D(S4CFG)
+    warm = copy.deepcopy(frozen)
+    with torch.no_grad():
+        for layer in warm.layers:
+            layer.logA_re.add_(0.3 * torch.randn(layer.logA_re.shape))
+            layer.A_im.add_(0.3 * torch.randn(layer.A_im.shape))
+    sel = M.select_s4(frozen, warm, 24, {"channels": 3, "states": 2}, {"channels": 2, "states": 1})
+    model = copy.deepcopy(frozen)
+    M.zero_unusable(model, [u for u, _ in sel])
+    for (usable, upd), layer, orig in zip(sel, model.layers, frozen.layers):
+        assert (usable.sum(1) > 0).sum() == 3 and (usable.sum(1)[usable.any(1)] == 2).all()
+        assert (upd.sum(1) > 0).sum() == 2 and (upd.sum(1)[upd.any(1)] == 1).all() and not (upd & ~usable).any()
+        assert (layer.C_re[~usable] == 0).all() and torch.equal(layer.C_re[usable], orig.C_re[usable])
 
 
 def test_s4_selection_picks_the_changed_dimensions_and_the_sign_matters():
@@ -158,7 +195,7 @@ def test_s4_selection_picks_the_changed_dimensions_and_the_sign_matters():
 def _frozen_entries_unchanged(before: dict, model, prep):
     masked = {id(p): m for p, m in prep.masks}
     for name, p in model.named_parameters():
-        if "lora_" in name:
+        if "lora_" in name or name in ("prompt",) or name.endswith("init_state"):
             continue
         key = name.replace("base_layer.", "")
         if not p.requires_grad:
@@ -169,36 +206,40 @@ def _frozen_entries_unchanged(before: dict, model, prep):
             assert not torch.equal(p, before[key]), f"{name}: selected entries never moved"
 
 
-def test_training_leaves_frozen_and_masked_entries_bit_identical():
+def _fit(model, batch_fn, loss_fn):
+    from repro.core.train import TrainConfig, fit
+
+    # the production loop with its defaults (gradient clipping on), weight decay 0 as every fine-tuning run sets
+    fit(model, batch_fn, loss_fn, TrainConfig(steps=4, lr=1e-2, weight_decay=0.0, log_every=2), seed=0,
+        device=torch.device("cpu"), desc="test")
+
+
+@pytest.mark.parametrize("spec", S4_SPECS[:-1], ids=lambda s: s["kind"])
+def test_s4_training_leaves_frozen_and_masked_entries_bit_identical(spec):
     cfg = {"frozen": {"n_layer": 2, "d_model": 4, "d_state": 4}, "target": {"n_layer": 1, "d_state": 2},
-           "length": 16, "batch": 8, "eval_batch": 8, "steps": 5, "lr": 1e-2, "warmup": {"steps": 2, "lr": 1e-2},
-           "select": {"channels": 4, "states": 4}}
+           "length": 16, "batch": 8}
     frozen, target = E.s4_models(cfg, 0, "cpu")
-    masks = _s4_masks(4, 4, 2, 2)
     model = copy.deepcopy(frozen)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    prep = M.prepare_s4(model, {"kind": "sdt", "channels": 2, "states": 2, "r_proj": 1}, masks)
+    masks = _s4_masks(4, 4, 2, 2) if spec["kind"] == "sdt" else None
+    prep = M.prepare_s4(model, {**spec, "states": 2} if masks else spec, masks)
     prep.hook_masks()
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2, weight_decay=0.0)
-    for step in range(5):
-        u = D.integer_inputs(torch.Generator().manual_seed(step), 8, 4, 16)
-        opt.zero_grad()
-        F.mse_loss(model(u), target(u)).backward()
-        opt.step()
+    _fit(model, E._s4_batch(cfg, target, "cpu"), E._mse)
     _frozen_entries_unchanged(before, model, prep)
 
+
+@pytest.mark.parametrize("spec", MAMBA_SPECS[:-1], ids=lambda s: s["kind"] + str(len(s.get("targets", []))))
+def test_mamba_training_leaves_frozen_and_masked_entries_bit_identical(spec):
+    torch.manual_seed(0)
     mamba = MambaClassifier(MCFG)
-    spec = {"kind": "sdt", "channels": 0.25, "states": 0.5, "r": 2}
     before = {n: p.detach().clone() for n, p in mamba.named_parameters()}
-    prep = M.prepare_mamba(mamba, spec, _mamba_masks(mamba, spec))
+    prep = M.prepare_mamba(mamba, spec, _mamba_masks(mamba, spec) if spec["kind"] == "sdt" else None)
     prep.hook_masks()
-    opt = torch.optim.AdamW([p for p in mamba.parameters() if p.requires_grad], lr=1e-2, weight_decay=0.0)
-    for step in range(5):
-        g = torch.Generator().manual_seed(step)
-        opt.zero_grad()
-        F.cross_entropy(mamba(torch.randn(6, 10, 2, generator=g)), torch.randint(0, 3, (6,), generator=g)).backward()
-        opt.step()
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(24, 10, 2, generator=g), torch.randint(0, 3, (24,), generator=g)
+    _fit(mamba, E._class_batch(x, y, 6, "cpu"), E._ce)
     _frozen_entries_unchanged(before, mamba, prep)
+    assert not torch.equal(mamba.head.weight, before["head.weight"])  # the head always trains
 
 
 def test_digit_splits_are_disjoint_and_a_tiny_mamba_learns():
@@ -238,6 +279,12 @@ def test_s4_claims_hold_on_the_papers_pattern_and_fail_otherwise():
     by = {c.id: c for c in C.s4_claims(bad, PAIRS)}
     assert by["s4_sdt_beats_lora_ssm"].holds is False  # wins 1 of 2 < 2/3
     assert by["s4_full_ft_bounds"].holds is False  # full FT above the best PEFT method
+    worse = _s4_table({"frozen": 0.5, "sdt_a": 0.2, "lora_a": 0.3, "sdt_b": 0.15, "lora_b": 0.6, "full": 0.05},
+                      S4_PARAMS)
+    assert C.s4_claims(worse, PAIRS)[1].holds is False  # a PEFT method above the frozen model
+    nan = _s4_table({"frozen": 1.0, "sdt_a": 0.2, "lora_a": float("nan"), "sdt_b": 0.15, "lora_b": 0.25,
+                     "full": 0.05}, S4_PARAMS)
+    assert C.s4_claims(nan, PAIRS)[1].holds is False  # a diverged method fails the bounds, not drops out
     more = dict(S4_PARAMS, sdt_a=120)  # SDT lower MSE, but with more parameters than the LoRA it is paired with
     bigger = _s4_table({"frozen": 1.0, "sdt_a": 0.2, "lora_a": 0.3, "sdt_b": 0.3, "lora_b": 0.25, "full": 0.05}, more)
     assert C.s4_claims(bigger, PAIRS)[0].holds is False

@@ -122,7 +122,6 @@ rule ssm_peft_figures:
 rule ssm_peft_claims:
     input:
         **SP_TABLES,
-        pretrain=rules.ssm_peft_pretrain.output.history,
         lib=lib("workflow/scripts/ssm_peft/claims.py"),
     output:
         claims="results/ssm_peft/claims.json",

@@ -53,7 +53,8 @@ def s4_warmup(frozen: DeepS4D, target: DeepS4D, cfg: dict, seed: int, device) ->
         M.train_(layer.log_dt, *(getattr(layer, n) for n in SSM_MATRICES))
     w = cfg["warmup"]
     fit(warm, _s4_batch(cfg, target, device), _mse, TrainConfig(steps=w["steps"], lr=w["lr"], grad_clip=None,
-        min_lr_ratio=1.0, log_every=w["steps"]), seed=seed + 10_000, device=device, desc="ssm_peft/s4 warmup")
+        weight_decay=0.0, min_lr_ratio=1.0, log_every=w["steps"]), seed=seed + 10_000, device=device,
+        desc="ssm_peft/s4 warmup")
     return warm
 
 
@@ -75,9 +76,12 @@ def synthetic(cfg: dict, seed: int, device, desc: str = "ssm_peft/synthetic") ->
             M.zero_unusable(model, [u for u, _ in sel])
             masks = [upd for _, upd in sel]
         prep = M.prepare_s4(model, spec, masks)
+        fz = cfg["frozen"]
+        if prep.n_trainable != M.s4_formula(spec, fz["n_layer"], fz["d_model"], fz["d_state"]):
+            raise RuntimeError(f"{name}: {prep.n_trainable} trainable parameters, not the formula's count")
         prep.hook_masks()
         history = fit(prep.model, _s4_batch(cfg, target, device), _mse,
-                      TrainConfig(steps=cfg["steps"], lr=spec.get("lr", cfg["lr"]), grad_clip=None,
+                      TrainConfig(steps=cfg["steps"], lr=spec.get("lr", cfg["lr"]), grad_clip=None, weight_decay=0.0,
                                   min_lr_ratio=1.0, log_every=max(1, cfg["steps"] // 10)),
                       seed=seed, device=device, desc=f"{desc}/{name}")
         with torch.no_grad():
@@ -156,9 +160,11 @@ def finetune(pretrained: MambaClassifier, cfg: dict, seed: int, device,
         if spec["kind"] == "sdt":
             masks, sel_info = sdt_select(model, spec, batches, seed, device, f"{desc}/{name} warmup")
         prep = M.prepare_mamba(model, spec, masks)
+        if prep.n_trainable != M.mamba_formula(spec, model.cfg):
+            raise RuntimeError(f"{name}: {prep.n_trainable} trainable parameters, not the formula's count")
         prep.hook_masks()
         fit(prep.model, batches, _ce,
-            TrainConfig(steps=cfg["steps"], lr=spec["lr"], warmup=cfg["warmup"], min_lr_ratio=0.1,
+            TrainConfig(steps=cfg["steps"], lr=spec["lr"], warmup=cfg["warmup"], min_lr_ratio=0.1, weight_decay=0.0,
                         log_every=max(1, cfg["steps"] // 10)),
             seed=seed, device=device, samples_per_batch=cfg["batch"], desc=f"{desc}/{name}")
         rows.append({"seed": seed, "method": name, "kind": spec["kind"], "n_trainable": prep.n_trainable,
@@ -174,9 +180,9 @@ def sdt_select(model: MambaClassifier, spec: dict, batches, seed: int, device, d
     then the masks. The copy is discarded: the real run restarts from the pretrained weights."""
     warm = copy.deepcopy(model)
     M.freeze(warm)
+    M.lora(warm, spec["r"], modules=spec.get("targets", ["out_proj"]))  # first: peft leaves only adapters trainable
     M.train_(*warm.head.parameters(), *(layer.mixer.A_log for layer in warm.layers))
-    M.lora(warm, spec["r"], modules=spec.get("targets", ["out_proj"]))
-    fit(warm, batches, _ce, TrainConfig(steps=spec["warmup"], lr=spec["lr"], min_lr_ratio=1.0,
+    fit(warm, batches, _ce, TrainConfig(steps=spec["warmup"], lr=spec["lr"], min_lr_ratio=1.0, weight_decay=0.0,
                                         log_every=spec["warmup"]), seed=seed + 10_000, device=device, desc=desc)
     k_ch, k_st = M.sdt_counts(spec, model.cfg)
     masks = M.select_mamba(model, warm, k_ch, k_st)

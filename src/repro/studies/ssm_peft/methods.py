@@ -4,7 +4,8 @@ LoRA is peft's (`inject_adapter_in_model`): on `nn.Linear` modules by `target_mo
 SSM matrices by `target_parameters`. Sparse dimension tuning (SDT) is this project's code: a warmup run whose
 weight changes rank the channels and states, a reset to the pretrained weights, then training of the chosen
 entries only, enforced by gradient masks (Adam moves an entry whose gradient is always zero by exactly zero,
-so masked-out entries stay bit-identical; weight decay must be 0, which the configs' schema enforces).
+so masked-out entries stay bit-identical; weight decay must be 0, which every fine-tuning run in experiments.py
+passes explicitly).
 
 Every `prepare_*` freezes the whole model, then turns on what the method trains, and returns a `Prepared`
 whose `n_trainable` counts a masked parameter by its selected entries only.
@@ -250,6 +251,8 @@ def select_mamba(pretrained: MambaClassifier, warm: MambaClassifier, k_channels:
     for i, (p, w) in enumerate(zip(pretrained.layers, warm.layers)):
         with torch.no_grad():
             change = (w.mixer.A_log - p.mixer.A_log) ** 2
+        if not change.any():
+            raise ValueError(f"layer {i}: the warmup did not change A_log; nothing to select by")
         channels = top_k_mask(change.sum(1), k_channels)
         out[i] = (channels[:, None] & top_k_mask(change, k_states), channels)
     return out
