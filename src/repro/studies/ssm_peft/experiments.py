@@ -86,7 +86,8 @@ def synthetic(cfg: dict, seed: int, device, desc: str = "ssm_peft/synthetic") ->
                       seed=seed, device=device, desc=f"{desc}/{name}")
         with torch.no_grad():
             mse = F.mse_loss(prep.model(u_test), y_test).item()
-        rows.append({"seed": seed, "method": name, "kind": spec["kind"], "sign": spec.get("sign", ""),
+        sign = spec.get("sign", "fixed") if spec["kind"] == "sdt" else ""
+        rows.append({"seed": seed, "method": name, "kind": spec["kind"], "sign": sign,
                      "n_trainable": prep.n_trainable, "n_total": prep.n_total,
                      "trainable_pct": 100 * prep.n_trainable / prep.n_total, "mse": mse,
                      "mse_frozen": mse_frozen, "train_loss_final": float(history["loss"].iloc[-1]),
