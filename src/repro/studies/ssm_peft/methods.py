@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from peft import LoraConfig, inject_adapter_in_model
 from torch import nn
 
 from repro.models.mamba import MambaClassifier
@@ -55,6 +54,8 @@ def lora(model: nn.Module, r: int, modules=(), parameters=(), module_r: int | No
     """peft LoRA (alpha = rank: scale 1, no dropout) on the named linear modules and raw parameters, in one
     injection (peft finds no target in a model it has already wrapped); `module_r` sets the modules' rank
     apart from the parameters' `r`."""
+    from peft import LoraConfig, inject_adapter_in_model  # here: importing peft takes ~10 s (transformers' auto)
+
     ranks = {m: module_r for m in modules} if module_r is not None else {}
     cfg = LoraConfig(r=r, lora_alpha=r, lora_dropout=0.0, target_modules=list(modules) or None,
                      target_parameters=list(parameters) or None, rank_pattern=ranks,
