@@ -16,6 +16,7 @@ include: "workflow/rules/multibin_batching.smk"
 include: "workflow/rules/task_vectors.smk"
 include: "workflow/rules/task_superposition.smk"
 include: "workflow/rules/ssm_peft.smk"
+include: "workflow/rules/fed_agem.smk"
 include: "workflow/rules/report.smk"
 
 

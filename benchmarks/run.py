@@ -291,8 +291,47 @@ def ssm_peft(dev, quick):
     return out
 
 
+def fed_agem(dev, quick):
+    import math
+
+    from repro.models.classifier import build
+    from repro.studies.fed_agem import algorithm as A
+    from repro.studies.fed_agem import data as D
+    from repro.studies.fed_agem import experiments as E
+
+    scale = "small" if quick else "paper"
+    cfg = cfg_of("fed_agem", scale)
+    hp, out = cfg["train"], []
+    # local steps of the whole grid: every scenario x method x seed, every client's batches of every round
+    steps, runs = 0, len(E.grid(cfg["bases"], cfg["buffer_rules"])) * len(cfg["seeds"])
+    for name in cfg["scenarios"]:
+        sc = D.build(name, cfg["data"], 0)
+        steps += runs * hp["rounds_per_task"] * hp["local_epochs"] * sum(
+            math.ceil(len(y) / hp["batch_size"]) for t in sc.tasks for y in t.client_y)
+    sc = E.on_device(D.build(cfg["scenarios"][0], cfg["data"], 0), dev)
+    x, y = sc.tasks[0].client_x[0], sc.tasks[0].client_y[0]
+    torch.manual_seed(0)
+    model = build(cfg["model"], sc.input_shape, sc.n_classes).to(dev)
+    vec = A.get_vector(model)
+    ref = torch.randn_like(vec)
+    buf = A.Reservoir(hp["buffer_size"])
+    buf.add(x[: hp["buffer_size"]], y[: hp["buffer_size"]], model(x[: hp["buffer_size"]]).detach(),
+            torch.Generator().manual_seed(0))
+    method = A.Method("agem", True)  # the dearest path: a replay gradient and two projections per step
+    n_steps = math.ceil(len(y) / hp["batch_size"]) * hp["local_epochs"]
+
+    def local_round():
+        A.client_update(model, vec, x, y, buf, ref, method, hp, torch.Generator().manual_seed(0), ())
+    s = per_step(local_round, dev, 2 if quick else 5, warmup=1) / n_steps
+    out.append(line("fed_agem", f"local step, A-GEM + Fed-A-GEM ({cfg['model']['kind']}, {sc.source}, batch "
+                    f"{hp['batch_size']}; projection: every local step of the grid)", dev, s,
+                    samples=hp["batch_size"], params=vec.numel(), steps=steps, jobs=1, scale=scale))
+    return out
+
+
 STUDIES = {"dual_modes": dual_modes, "ftc": ftc, "entp": entp, "multibin_batching": multibin_batching,
-           "task_vectors": task_vectors, "task_superposition": task_superposition, "ssm_peft": ssm_peft}
+           "task_vectors": task_vectors, "task_superposition": task_superposition, "ssm_peft": ssm_peft,
+           "fed_agem": fed_agem}
 
 
 def main(argv=None):

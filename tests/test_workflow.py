@@ -92,6 +92,16 @@ def test_smoke_run_writes_every_artifact(smoke):
     assert set(s4.sign) == {"", "fixed", "upstream"} and (s4.mse > 0).all()
     assert (sp / "figures/ssm_peft_budget.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "## ssm_peft" in report
+    fa = smoke / "results/fed_agem"
+    assert {c["id"] for c in json.loads((fa / "claims.json").read_text())} == {
+        "fedagem_raises_accuracy", "gains_largest_in_split", "fedagem_less_forgetting", "boundary_free_comparable",
+        "projection_orthogonal"}
+    runs = pd.concat([pd.read_parquet(fa / f"metrics/{s}_s0.parquet") for s in ("rotated", "split")])
+    assert set(runs.setting) == {"domain", "class", "task"} and runs.avg_acc.between(0, 1).all()
+    assert (runs[runs.fed_agem].max_residual < 1e-4).all() and (runs[~runs.fed_agem].triggered == 0).all()
+    for fig in ["fed_agem_accuracy", "fed_agem_summary"]:
+        assert (fa / f"figures/{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "## fed_agem" in report
     prov = json.loads((res / "claims.json.provenance.json").read_text())
     assert prov["scale"] == "smoke" and len(prov["git_revision"]) >= 40
     assert not (smoke / "scratch/dual_modes/transformer_s0.state.pt").exists()  # cleared after success
