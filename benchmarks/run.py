@@ -317,11 +317,12 @@ def fed_agem(dev, quick):
     buf = A.Reservoir(hp["buffer_size"])
     buf.add(x[: hp["buffer_size"]], y[: hp["buffer_size"]], model(x[: hp["buffer_size"]]).detach(),
             torch.Generator().manual_seed(0))
-    method = A.Method("agem", True)  # the dearest path: a replay gradient and two projections per step
+    # the dearest path: a replay gradient, two projections and a reservoir offer per step
+    method = A.Method("agem", True, "reservoir")
     n_steps = math.ceil(len(y) / hp["batch_size"]) * hp["local_epochs"]
 
     def local_round():
-        A.client_update(model, vec, x, y, buf, ref, method, hp, torch.Generator().manual_seed(0), ())
+        A.client_update(model, vec, x, y, buf, ref, method, hp, torch.Generator().manual_seed(0), (0,))
     s = per_step(local_round, dev, 2 if quick else 5, warmup=1) / n_steps
     out.append(line("fed_agem", f"local step, A-GEM + Fed-A-GEM ({cfg['model']['kind']}, {sc.source}, batch "
                     f"{hp['batch_size']}; projection: every local step of the grid)", dev, s,

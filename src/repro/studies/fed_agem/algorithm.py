@@ -154,7 +154,7 @@ class Reservoir:
 class ClientStats:
     steps: int = 0
     triggered: int = 0  # Fed-A-GEM projections (<g, g_ref> < 0)
-    max_residual: float = 0.0  # largest |cos(g~, g_ref)| after a triggered projection: 0 up to rounding
+    max_residual: float = 0.0  # largest |<g~, g_ref>| / (|g| |g_ref|) after a projection: 0 up to rounding
 
 
 def client_update(model, global_vec, x, y, buffer: Reservoir, ref, method: Method, hp: dict, gen, fill_epochs):
@@ -181,11 +181,13 @@ def client_update(model, global_vec, x, y, buffer: Reservoir, ref, method: Metho
                 bx, by, _ = buffer.sample(hp["replay_batch"], gen)
                 g, _ = project(g, flat_grad(F.cross_entropy(model(bx), by), params))
             if method.fed_agem and ref is not None:
+                g_in = g
                 g, hit = project(g, ref)
                 if hit:
                     stats.triggered += 1
-                    cos = torch.dot(g, ref).abs() / (g.norm() * ref.norm() + 1e-30)
-                    stats.max_residual = max(stats.max_residual, float(cos))
+                    # relative to |g| |ref|, the scale of float rounding (|g~| can be tiny when g opposes ref)
+                    res = torch.dot(g, ref).abs() / (g_in.norm() * ref.norm() + 1e-30)
+                    stats.max_residual = max(stats.max_residual, float(res))
             sgd_step(params, g, hp["lr"])
             stats.steps += 1
             if epoch in fill_epochs:
