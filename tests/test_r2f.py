@@ -1,0 +1,78 @@
+"""r2f foundations (issue 17, in progress): the closed-form theory, the planner's text format and parser, and
+the alternating schedule."""
+
+import numpy as np
+import pytest
+
+from repro.studies.r2f import planner as P
+from repro.studies.r2f import schedule as S
+from repro.studies.r2f import theory as T
+
+
+def test_closed_form_matches_the_briefs_table():
+    alphas = [0, 0.5, 0.8, 0.85, 0.9, 0.95, 1]
+    want = [10.0, 5.02, 2.35, 2.17, 2.35, 3.41, 19.0]
+    np.testing.assert_allclose(T.w2_curve(alphas), want, atol=0.006)
+    grid = np.linspace(0, 1, 201)
+    curve = T.w2_curve(grid)
+    assert curve.min() < 0.2 * curve[-1] and 0.8 < grid[curve.argmin()] < 0.9  # U-shaped, minimum near 0.85
+
+
+def test_w2_of_fitted_samples_agrees_with_the_closed_form():
+    rng = np.random.default_rng(0)
+    mean, var = T.interpolate(0.5)
+    x = rng.normal(mean, np.sqrt(var), size=(200_000, 2))
+    assert T.w2_gaussian_fit(x) == pytest.approx(T.w2_diag((mean, var), T.TARGET), rel=0.01)
+    assert T.w2_gaussian_fit(rng.normal(size=(200_000, 2))) < 0.02
+
+
+def test_planner_text_round_trips():
+    plan = P.Plan("a red circle", (2,), (("a red round", "a red circle"),))
+    assert P.parse(P.render(plan), plan.prompt) == plan
+    none = P.Plan("a red square", (), ())
+    assert P.parse(P.render(none), none.prompt) == none and none.sequence() == ["a red square"]
+    assert plan.sequence() == ["a red round", "a red circle"]
+
+
+def test_parser_sorts_levels_with_their_pairs_and_reads_an_llm_style_answer():
+    text = ("Let me think step by step...\n### Rare Concepts: hairy shark AND spotted clams\n"
+            "### Visual Detail Level: 5 AND 3\n"
+            "### Final Prompt Sequence: a hairy fish BREAK a hairy shark AND two spotted shellfish BREAK two spotted clams")
+    plan = P.parse(text, "a hairy shark and two spotted clams")
+    assert plan.levels == (3, 5)
+    assert plan.pairs == (("two spotted shellfish", "two spotted clams"), ("a hairy fish", "a hairy shark"))
+    assert plan.sequence() == ["a hairy fish and two spotted shellfish", "a hairy fish and two spotted clams",
+                               "a hairy shark and two spotted clams"]
+    assert P.stop_steps(plan, 50) == [20, 40]  # the SD3 map: level 3 -> 20, level 5 -> 40
+
+
+@pytest.mark.parametrize("text, match", [
+    ("### Visual Detail Level: 2\n", "Final Prompt Sequence"),
+    ("### Visual Detail Level: 2 AND 3\n### Final Prompt Sequence: a BREAK b", "2 visual detail levels for 1"),
+    ("### Visual Detail Level: high\n### Final Prompt Sequence: a BREAK b", "integers"),
+    ("### Visual Detail Level: 7\n### Final Prompt Sequence: a BREAK b", "0..5"),
+])
+def test_parser_refuses_malformed_answers(text, match):
+    with pytest.raises(ValueError, match=match):
+        P.parse(text, "b")
+
+
+def test_alternating_switches_exactly_at_the_stop_steps():
+    # one concept, stop 4 of 10: frequent on even steps before 4, the prompt everywhere else
+    assert S.alternating(10, [4]) == [0, 1, 0, 1, 1, 1, 1, 1, 1, 1]
+    # the repo's unsorted stops (40, 20) never reach the last prompt on even steps; sorted they do
+    seq = S.alternating(50, [40, 20])
+    assert [seq[i] for i in range(0, 50, 2)] == [0] * 10 + [1] * 10 + [2] * 5
+    assert all(seq[i] == 2 for i in range(1, 50, 2))
+    assert S.alternating(6, [0]) == [1] * 6  # level 0: the prompt from the first step
+    assert S.interpolation(5, 0.3, 2) == [0.3, 0.3, 0.0, 0.0, 0.0]
+
+
+def test_rule_based_planner_picks_the_umbrella_concept_first():
+    family = {"circle": "round", "ring": "round", "square": "angular"}
+    counts = {("red", "circle"): 2, ("red", "round"): 300, ("red", "object"): 900, ("blue", "ring"): 300,
+              ("blue", "circle"): 1}
+    assert P.rule_based("red", "circle", counts, family, 2, 20).pairs == (("a red round", "a red circle"),)
+    assert P.rule_based("blue", "ring", counts, family, 2, 20).pairs == ()  # frequent: no substitute
+    # no umbrella with enough examples: the sibling shape with the most
+    assert P.rule_based("blue", "circle", counts, family, 2, 20).pairs == (("a blue ring", "a blue circle"),)
