@@ -113,3 +113,63 @@ def test_learned_2d_rare_concept_is_rescued_by_the_frequent_one():
     frequent_only, half, rare_only, alternating = w
     assert half < min(frequent_only, rare_only)  # U-shaped in alpha
     assert alternating < 0.7 * rare_only  # R2F's schedule beats the rare prompt alone
+
+
+def test_world_counts_and_umbrella_concepts():
+    from repro.studies.r2f import world as W
+
+    table = W.counts_table(300, {"red circle": 0, "blue square": 3})
+    assert table[("red", "circle")] == 0 and table[("blue", "square")] == 3 and table[("red", "ring")] == 300
+    cc = W.concept_counts(table)
+    assert cc[("red", "round")] == 300 and cc[("blue", "angular")] == 603 and cc[("red", "object")] == 7 * 300
+    with pytest.raises(ValueError, match="unknown"):
+        W.counts_table(300, {"pink circle": 1})
+    assert W.parse_prompt("a red angular") == (0, W.object_id("angular"))
+    with pytest.raises(ValueError, match="toy prompts"):
+        W.parse_prompt("a hairy frog")
+
+
+def test_hierarchical_dropout_rates_and_targets():
+    import torch
+
+    from repro.studies.r2f import world as W
+
+    n = 40_000
+    shape = torch.randint(0, 8, (n,), generator=torch.Generator().manual_seed(0))
+    colour = torch.randint(0, 6, (n,), generator=torch.Generator().manual_seed(1))
+    c, o = W.coarsen(colour, shape, 0.15, 0.1, 0.1, torch.Generator().manual_seed(2))
+    null = o == W.NULL_OBJECT
+    assert ((c == W.NULL_COLOUR) == null).all() and abs(null.float().mean() - 0.1) < 0.01
+    kept = ~null
+    fam = (o >= 8) & (o <= 10) & kept
+    assert abs(fam.float().sum() / kept.sum() - 0.15) < 0.01
+    assert abs(((o == W.object_id("object")) & kept).float().sum() / kept.sum() - 0.1) < 0.01
+    # a family token is always the shape's own family
+    fam_of = torch.tensor([W.object_id(W.FAMILY[s]) for s in W.SHAPES])
+    assert (o[fam] == fam_of[shape[fam]]).all()
+
+
+def test_film_denoiser_learns_to_denoise_a_small_set():
+    import torch
+
+    from repro.models.film_denoiser import FiLMDenoiser
+    from repro.studies.r2f import diffusion as D
+    from repro.studies.r2f import world as W
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    data = W.dataset(W.counts_table(2, {}), 8, 0)  # 96 renders at 8x8
+    model = FiLMDenoiser(6, len(W.OBJECTS), channels=16, blocks=1, emb=16)
+    sched, _ = D.schedulers(50)
+    opt = torch.optim.Adam(model.parameters(), 3e-3)
+    g = torch.Generator().manual_seed(0)
+    cond = (data.colour, data.shape)
+    losses = []
+    for _ in range(150):
+        loss = D.ddpm_loss(model, data.x, cond, sched, g)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert model(data.x, torch.tensor(3), cond).shape == data.x.shape
+    assert np.mean(losses[-20:]) < 0.6 * np.mean(losses[:5])

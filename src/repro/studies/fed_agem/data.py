@@ -79,54 +79,19 @@ def _stratified(x, y, test_frac, seed):
     return (x[tr], y[tr]), (x[te], y[te])
 
 
-SHAPES = ("circle", "ring", "square", "triangle", "diamond", "cross", "bar", "star")
-FAMILIES = {"red": (0.85, 0.15, 0.1), "blue": (0.15, 0.3, 0.9), "green": (0.15, 0.7, 0.2),
-            "yellow": (0.9, 0.8, 0.1), "purple": (0.6, 0.2, 0.75), "cyan": (0.1, 0.75, 0.8)}
-
-
-def _mask(shape: str, xx, yy, r):
-    ax, ay = xx.abs(), yy.abs()
-    d = torch.sqrt(xx**2 + yy**2)
-    if shape == "circle":
-        return d < r
-    if shape == "ring":
-        return (d < r) & (d > 0.55 * r)
-    if shape == "square":
-        return (ax < 0.8 * r) & (ay < 0.8 * r)
-    if shape == "triangle":
-        return (yy < 0.7 * r) & (yy > -0.9 * r + 1.8 * ax)
-    if shape == "diamond":
-        return ax + ay < r
-    if shape == "cross":
-        return ((ax < 0.3 * r) & (ay < r)) | ((ay < 0.3 * r) & (ax < r))
-    if shape == "bar":
-        return (ax < r) & (ay < 0.3 * r)
-    if shape == "star":
-        ang = torch.atan2(yy, xx)
-        return d < r * (0.55 + 0.45 * torch.cos(5 * ang).clamp(min=0))
-    raise ValueError(f"unknown shape {shape!r}")
-
-
 def shapes(n_per_class: int, test_per_class: int, size: int, seed: int):
-    """Procedural coloured shapes: 10 classes = 5 shapes x 2 colour families, each image with random position,
-    size, colour jitter and background noise; (n, 3, size, size) in [0, 1]. Train and test are separate draws."""
-    classes = [(s, f) for s in SHAPES[:5] for f in ("red", "blue")]
+    """Procedural coloured shapes (repro.core.shapes): 10 classes = 5 shapes x 2 colours (red, blue), each
+    image with random position, size, colour jitter and background noise; (n, 3, size, size) in [0, 1]. Train
+    and test are separate draws."""
+    from repro.core.shapes import COLOURS, SHAPES, render
+
+    classes = [(s, c) for s in SHAPES[:5] for c in ("red", "blue")]
     g = torch.Generator().manual_seed(int(seed) * 7919 + 17)
-    coords = torch.linspace(-1, 1, size)
-    yy0, xx0 = torch.meshgrid(coords, coords, indexing="ij")
 
     def draw(n):
-        xs, ys = [], []
-        for c, (shape, fam) in enumerate(classes):
-            for _ in range(n):
-                cx, cy = (torch.rand(2, generator=g) - 0.5) * 0.6
-                r = 0.35 + 0.3 * torch.rand(1, generator=g).item()
-                m = _mask(shape, xx0 - cx, yy0 - cy, r).float()
-                col = torch.tensor(FAMILIES[fam]) + 0.1 * torch.randn(3, generator=g)
-                bg = 0.1 * torch.rand(3, size, size, generator=g)
-                xs.append((bg * (1 - m) + col.clamp(0, 1)[:, None, None] * m).clamp(0, 1))
-                ys.append(c)
-        return torch.stack(xs), torch.tensor(ys)
+        names = [(s, COLOURS[c]) for s, c in classes for _ in range(n)]
+        x = render([s for s, _ in names], [c for _, c in names], size, g, jitter=0.1)
+        return x, torch.arange(len(classes)).repeat_interleave(n)
 
     return draw(n_per_class), draw(test_per_class)
 

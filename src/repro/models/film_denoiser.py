@@ -1,0 +1,51 @@
+"""A small convolutional epsilon-predictor with FiLM conditioning: time, colour and object embeddings scale and
+shift every residual block (r2f's small-scale denoiser; diffusers' UNet2DModel is too slow on 2 cores)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device) / half)
+    ang = t.float()[:, None] * freqs[None]
+    return torch.cat([ang.sin(), ang.cos()], dim=1)
+
+
+class FiLMBlock(nn.Module):
+    def __init__(self, ch: int, cond: int):
+        super().__init__()
+        self.norm1, self.norm2 = nn.GroupNorm(8, ch), nn.GroupNorm(8, ch)
+        self.conv1, self.conv2 = nn.Conv2d(ch, ch, 3, padding=1), nn.Conv2d(ch, ch, 3, padding=1)
+        self.film = nn.Linear(cond, 2 * ch)
+
+    def forward(self, x, c):
+        scale, shift = self.film(c)[:, :, None, None].chunk(2, dim=1)
+        h = self.conv1(nn.functional.silu(self.norm1(x)))
+        h = self.norm2(h) * (1 + scale) + shift
+        return x + self.conv2(nn.functional.silu(h))
+
+
+class FiLMDenoiser(nn.Module):
+    def __init__(self, n_colours: int, n_objects: int, channels: int = 48, blocks: int = 4, emb: int = 64):
+        super().__init__()
+        self.emb = emb
+        self.colour = nn.Embedding(n_colours + 1, emb)  # the last id is the null token
+        self.object = nn.Embedding(n_objects + 1, emb)
+        self.cond = nn.Sequential(nn.Linear(3 * emb, emb), nn.SiLU(), nn.Linear(emb, emb))
+        self.inp = nn.Conv2d(3, channels, 3, padding=1)
+        self.blocks = nn.ModuleList(FiLMBlock(channels, emb) for _ in range(blocks))
+        self.out = nn.Sequential(nn.GroupNorm(8, channels), nn.SiLU(), nn.Conv2d(channels, 3, 3, padding=1))
+
+    def forward(self, x, t, cond):
+        colour, obj = cond
+        t = t.expand(len(x)) if t.dim() == 0 else t
+        c = self.cond(torch.cat([timestep_embedding(t, self.emb), self.colour(colour), self.object(obj)], dim=1))
+        h = self.inp(x)
+        for b in self.blocks:
+            h = b(h, c)
+        return self.out(h)
