@@ -173,3 +173,49 @@ def test_film_denoiser_learns_to_denoise_a_small_set():
         losses.append(loss.item())
     assert model(data.x, torch.tensor(3), cond).shape == data.x.shape
     assert np.mean(losses[-20:]) < 0.6 * np.mean(losses[:5])
+
+
+def test_guidance_picks_the_planned_condition_at_each_step():
+    import torch
+
+    from repro.studies.r2f import guidance as G
+
+    calls = []
+
+    def model(x, t, c):  # records which condition each step asked for; eps = the condition's value
+        calls.append(c)
+        return torch.full_like(x, float(c))
+
+    null, seq = 0, [1, 2]  # p_0 = frequent (1), p_K = prompt (2)
+    x = torch.zeros(1)
+    eps = G.predictor(model, "r2f", seq, [4], null, 1.0, 10)
+    got = [float(eps(x, torch.tensor(0), i)) for i in range(10)]
+    assert got == [1, 2, 1, 2, 2, 2, 2, 2, 2, 2]  # w = 1: the conditional eps itself
+    eps = G.predictor(model, "vanilla", seq, [4], null, 3.0, 10)
+    assert float(eps(x, torch.tensor(0), 0)) == 6.0  # 0 + 3 (2 - 0)
+    eps = G.predictor(model, "interpolation", seq, [4], null, 1.0, 10, alpha=0.25)
+    assert float(eps(x, torch.tensor(0), 0)) == 0.25 * 1 + 0.75 * 2 and float(eps(x, torch.tensor(0), 4)) == 2
+    eps = G.predictor(model, "composable", seq, [4], null, 1.0, 10)
+    assert float(eps(x, torch.tensor(0), 0)) == 3.0 and float(eps(x, torch.tensor(0), 5)) == 2.0
+    assert float(G.predictor(model, "frequent", seq, [4], null, 1.0, 10)(x, torch.tensor(0), 7)) == 1.0
+    # no rare concept: every method is vanilla
+    assert float(G.predictor(model, "r2f", [2], [], null, 1.0, 10)(x, torch.tensor(0), 0)) == 2.0
+    with pytest.raises(ValueError, match="guidance method"):
+        G.predictor(model, "p2p", seq, [4], null, 1.0, 10)
+
+
+def test_judge_scores_held_out_balanced_renders_well_and_aggregates_like_rarebench():
+    import torch
+
+    from repro.core.shapes import COLOURS, SHAPES
+    from repro.studies.r2f import evaluator as E
+    from repro.studies.r2f import world as W
+
+    torch.set_num_threads(1)
+    train = W.dataset(W.counts_table(24, {}), 16, 0)
+    test = W.dataset(W.counts_table(4, {}), 16, 1)  # fresh renders
+    judge = E.train_judge(train.x, train.colour, train.shape, len(COLOURS), len(SHAPES), 500, 64, 3e-3, 0)
+    c_ok, s_ok, score = E.judge_images(judge, test.x, test.colour, test.shape)
+    assert c_ok.float().mean() > 0.9 and s_ok.float().mean() > 0.75
+    assert E.alignment([5, 5, 1, 3]) == pytest.approx((4 + 4 + 0 + 2) / 4 / 4 * 100)
+    assert E.alignment([1, 1]) == 0 and E.alignment([5]) == 100
