@@ -219,3 +219,28 @@ def test_judge_scores_held_out_balanced_renders_well_and_aggregates_like_rareben
     assert c_ok.float().mean() > 0.9 and s_ok.float().mean() > 0.75
     assert E.alignment([5, 5, 1, 3]) == pytest.approx((4 + 4 + 0 + 2) / 4 / 4 * 100)
     assert E.alignment([1, 1]) == 0 and E.alignment([5]) == 100
+
+
+def test_toy_pipeline_runs_end_to_end_at_toy_size():
+    import torch
+
+    from repro.core.shapes import COLOURS, SHAPES
+    from repro.studies.r2f import evaluator as E
+    from repro.studies.r2f import experiments as X
+    from repro.studies.r2f import world as W
+
+    torch.set_num_threads(1)
+    table = W.counts_table(2, {"red circle": 0, "blue square": 1})
+    cfg = dict(size=8, model=dict(channels=8, blocks=1, emb=16), n_train_steps=20, steps=3, batch=8, lr=1e-3,
+               dropout=dict(family=0.15, object=0.1, null=0.1), sample_steps=4, guidance=3.0, alpha=0.3,
+               methods=["vanilla", "r2f", "frequent"], stop_fracs=[0.5], n_samples=3)
+    model, losses = X.train_denoiser(cfg, table, 0)
+    assert len(losses) == 3
+    plans = X.plan_pairs(table, 2, 2)
+    assert plans[("red", "circle")].pairs == (("a red round", "a red circle"),)
+    assert not plans[("red", "ring")].is_rare
+    x = X.sample_pair(model, plans[("red", "circle")], "r2f", cfg, 3, 0)
+    assert x.shape == (3, 3, 8, 8) and 0 <= x.min() and x.max() <= 1
+    judge = E.Judge(len(COLOURS), len(SHAPES))
+    df = X.judge_pairs(model, judge.eval(), plans, [("red", "circle"), ("red", "ring")], cfg, 0)
+    assert len(df) == 2 * 4 and df.alignment.between(0, 100).all()
