@@ -240,7 +240,7 @@ def test_toy_pipeline_runs_end_to_end_at_toy_size():
     assert plans[("red", "circle")].pairs == (("a red round", "a red circle"),)
     assert not plans[("red", "ring")].is_rare
     x = X.sample_pair(model, plans[("red", "circle")], "r2f", cfg, 3, 0)
-    assert x.shape == (3, 3, 8, 8) and 0 <= x.min() and x.max() <= 1
+    assert x.shape == (3, 3, 8, 8) and -1 <= x.min() and x.max() <= 1
     judge = E.Judge(len(COLOURS), len(SHAPES))
     df = X.judge_pairs(model, judge.eval(), plans, [("red", "circle"), ("red", "ring")], cfg, 0)
     assert len(df) == 2 * 4 and df.alignment.between(0, 100).all()

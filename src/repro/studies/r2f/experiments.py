@@ -57,7 +57,7 @@ def sample_pair(model, plan: P.Plan, method: str, cfg: dict, n: int, seed: int, 
     eps = G.predictor(model, method, seq, stops, null, cfg["guidance"], steps, alpha=cfg["alpha"])
     _, sched = D.schedulers(cfg["n_train_steps"])
     x = D.sample(eps, (n, 3, cfg["size"], cfg["size"]), sched, steps, torch.Generator().manual_seed(seed), device)
-    return ((x.clamp(-1, 1) + 1) / 2).cpu()
+    return x.clamp(-1, 1).cpu()  # the world's range, which the judge reads too
 
 
 def judge_pairs(model, judge, plans: dict, pairs: list, cfg: dict, seed: int, device="cpu", desc=None):
