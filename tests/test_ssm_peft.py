@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from repro.core.overlap import exact_overlap
 from repro.models.mamba import MambaBlock, MambaClassifier, MambaConfig, parallel_scan, sequential_scan
 from repro.models.s4d import SSM_MATRICES, DeepS4D, S4DConfig, conv_reference
 from repro.studies.ssm_peft import claims as C
@@ -245,8 +246,8 @@ def test_mamba_training_leaves_frozen_and_masked_entries_bit_identical(spec):
 def test_digit_splits_are_disjoint_and_a_tiny_mamba_learns():
     (x_tr, y_tr), (x_te, y_te) = D.digits((5, 6, 7, 8, 9), 1 / 3, pixels_per_step=2)
     assert x_tr.shape[1:] == (32, 2) and set(y_tr.tolist()) == set(range(5))
-    assert D.exact_overlap(x_tr, x_te) == 0 and len(x_tr) + len(x_te) == 896
-    assert D.exact_overlap(x_tr, x_tr[:5]) == 5  # the overlap count can find a duplicate
+    assert exact_overlap(x_tr, x_te) == 0 and len(x_tr) + len(x_te) == 896
+    assert exact_overlap(x_tr, x_tr[:5]) == 5  # the overlap count can find a duplicate
     cfg = {"pixels_per_step": 4, "test_frac": 0.2, "model": {"n_layer": 1, "d_model": 8, "d_inner": 16,
            "d_state": 4, "dt_rank": 1}, "train": {"batch": 32, "steps": 120, "lr": 1e-2, "warmup": 5,
                                                   "weight_decay": 0.0, "save_every": 1000}}

@@ -70,6 +70,21 @@ def records(claims: list[Claim], scale: str) -> list[dict]:
     return [c.as_record(scale) for c in claims]
 
 
+def standard_error(x) -> float:
+    """Standard error of the mean (ddof 1); NaN for fewer than two values."""
+    import numpy as np
+
+    x = np.asarray(x, dtype=float)
+    return float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else float("nan")
+
+
+def all_finite(*values) -> bool:
+    """A diverged measurement (NaN, inf) must fail a comparison, not drop out of it."""
+    import numpy as np
+
+    return bool(all(np.isfinite(np.asarray(v, dtype=float)).all() for v in values))
+
+
 def _finite(x):
     if isinstance(x, float) and not math.isfinite(x):
         return None

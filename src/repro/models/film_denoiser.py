@@ -9,9 +9,10 @@ import torch
 from torch import nn
 
 
-def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """Sinusoidal embedding of (integer) diffusion timesteps: sin and cos at dim / 2 geometric frequencies."""
     half = dim // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device) / half)
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device) / half)
     ang = t.float()[:, None] * freqs[None]
     return torch.cat([ang.sin(), ang.cos()], dim=1)
 

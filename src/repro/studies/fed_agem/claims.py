@@ -11,17 +11,14 @@ import numpy as np
 import pandas as pd
 
 from repro.core.claims import Claim
+from repro.core.claims import all_finite as _finite
+from repro.core.claims import standard_error as _se
 
 RULE = "task_start"  # the repo's buffer rule: the main comparison
 TOLERANCE = 0.02  # the brief: the boundary-free buffer within 2 accuracy points of the boundary-gated one
 RESIDUAL_MAX = 1e-4  # |<g~, g_ref>| / (|g| |g_ref|) after a triggered projection: zero up to float32 rounding
 SPLIT = ("class", "task")
 KEYS = ["scenario", "setting"]
-
-
-def _se(x) -> float:
-    x = np.asarray(x, dtype=float)
-    return float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else float("nan")
 
 
 def final(df: pd.DataFrame) -> pd.DataFrame:
@@ -58,10 +55,6 @@ def _settings(f: pd.DataFrame) -> list:
 
 def _bases(f: pd.DataFrame) -> list:
     return [b for b in ("fedavg", "fedprox", "agem", "der") if b in set(f["base"])]
-
-
-def _finite(*v) -> bool:
-    return bool(np.isfinite(np.asarray(v, dtype=float)).all())
 
 
 def claims(df: pd.DataFrame) -> list[Claim]:

@@ -221,9 +221,3 @@ def build(name: str, cfg: dict, seed: int) -> Scenario:
             xt = f(xtr)
             tasks.append(Task(tuple(range(n_classes)), [xt[p] for p in parts], [ytr[p] for p in parts], f(xte), yte))
     return Scenario(name, source, n_classes, tuple(xtr.shape[1:]), tasks)
-
-
-def exact_overlap(x_train: torch.Tensor, x_test: torch.Tensor) -> int:
-    """How many test images equal some training image pixel for pixel (digits holds a few duplicates)."""
-    seen = {row.numpy().tobytes() for row in x_train.flatten(1)}
-    return sum(row.numpy().tobytes() in seen for row in x_test.flatten(1))

@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from repro.core.overlap import exact_overlap
 from repro.models.classifier import build, n_params
 from repro.studies.fed_agem import data as D
 from repro.studies.fed_agem.algorithm import BASES, Method
@@ -56,7 +57,7 @@ def scenario_table(name: str, cfg: dict, seed: int, device, data_root=None, desc
     scenario = D.build(name, {**cfg["data"], "data_root": data_root}, seed)
     train_x = torch.cat([x for t in scenario.tasks for x in t.client_x])
     test_x = torch.cat([t.test_x for t in scenario.tasks])
-    overlap = D.exact_overlap(train_x, test_x)  # digits holds a few exact duplicate images
+    overlap = exact_overlap(train_x, test_x)  # digits holds a few exact duplicate images
     print(f"[fed_agem] {name}: data {scenario.source}, {len(scenario.tasks)} tasks, "
           f"{len(scenario.tasks[0].client_x)} clients, train/test exact-duplicate images: {overlap} of {len(test_x)}")
     scenario = on_device(scenario, device)

@@ -7,7 +7,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from repro.studies.fed_agem.claims import RULE, _se, final
+from repro.core.claims import standard_error as _se
+from repro.studies.fed_agem.claims import RULE, final
 
 BASES = ("fedavg", "fedprox", "agem", "der")
 LABEL = {"fedavg": "FedAvg", "fedprox": "FedProx", "agem": "FedAvg + A-GEM", "der": "DER"}
@@ -51,13 +52,12 @@ def summary(df: pd.DataFrame):
     f = final(df)
     panels = _panels(f)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    width = 0.8 / max(len(BASES), 1)
-    for j, (col, ax, ylabel) in enumerate(((("avg_acc"), axes[0], "Fed-A-GEM gain in final accuracy"),
-                                           ("forgetting", axes[1], "change in forgetting (with - without)"))):
+    width, m = 0.8 / len(BASES), _main(f)
+    for col, ax, ylabel in (("avg_acc", axes[0], "Fed-A-GEM gain in final accuracy"),
+                            ("forgetting", axes[1], "change in forgetting (with - without)")):
         for i, base in enumerate(BASES):
             vals, errs = [], []
             for sc, st in panels:
-                m = _main(f)
                 sel = m[(m["scenario"] == sc) & (m["setting"] == st) & (m["base"] == base)]
                 a = sel[sel["fed_agem"]].set_index("seed")[col]
                 b = sel[~sel["fed_agem"]].set_index("seed")[col]

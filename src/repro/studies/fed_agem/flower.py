@@ -23,8 +23,7 @@ from repro.studies.fed_agem.data import Scenario
 from repro.studies.fed_agem.federation import client_query, client_train, drive
 
 
-def _state_key(name: str) -> str:
-    return f"fed_agem.{name}"
+BUFFER_KEY = "fed_agem.buffer"  # the client's reservoir in its Flower context.state
 
 
 def run(scenario: Scenario, method: Method, hp: dict, seed: int, model_cfg: dict, progress=None,
@@ -40,8 +39,8 @@ def run(scenario: Scenario, method: Method, hp: dict, seed: int, model_cfg: dict
     client_app, server_app, out = ClientApp(), ServerApp(), {}
 
     def load_buffer(context) -> Reservoir:
-        key = _state_key("buffer")
-        state = context.state[key].to_torch_state_dict() if key in context.state.array_records else {"n_seen": 0}
+        state = (context.state[BUFFER_KEY].to_torch_state_dict() if BUFFER_KEY in context.state.array_records
+                 else {"n_seen": 0})
         return Reservoir.from_state(hp["buffer_size"], state)
 
     def client_model():
@@ -57,7 +56,7 @@ def run(scenario: Scenario, method: Method, hp: dict, seed: int, model_cfg: dict
         buffer = load_buffer(context)
         new, n, st = client_train(client_model(), scenario, k, int(c["task"]), int(c["round"]),
                                   int(c["round_in_task"]), vec, ref, buffer, method, hp, seed)
-        context.state[_state_key("buffer")] = ArrayRecord(buffer.state())
+        context.state[BUFFER_KEY] = ArrayRecord(buffer.state())
         return Message(RecordDict({"local": ArrayRecord({"vec": new}),
                                    "stats": MetricRecord({"k": k, "n": n, "steps": st.steps,
                                                           "triggered": st.triggered,

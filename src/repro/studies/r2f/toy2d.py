@@ -5,25 +5,17 @@ score interpolation alpha eps(R) + (1 - alpha) eps(F) over an alpha grid, and wi
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
+from repro.models.film_denoiser import timestep_embedding
 from repro.studies.r2f import diffusion as D
 from repro.studies.r2f.schedule import alternating
 from repro.studies.r2f.theory import w2_gaussian_fit
 
 FREQ, RARE, NULL = 0, 1, 2
-
-
-def time_embedding(t: torch.Tensor, dim: int = 32) -> torch.Tensor:
-    half = dim // 2
-    freqs = torch.exp(-math.log(1000.0) * torch.arange(half, device=t.device) / half)
-    ang = t.float()[:, None] * freqs[None]
-    return torch.cat([ang.sin(), ang.cos()], dim=1)
 
 
 class EpsMLP(nn.Module):
@@ -36,7 +28,7 @@ class EpsMLP(nn.Module):
     def forward(self, x, t, c):
         t = t.expand(len(x)) if t.dim() == 0 else t
         c = torch.full((len(x),), c, dtype=torch.long, device=x.device) if isinstance(c, int) else c
-        return self.net(torch.cat([x, time_embedding(t), self.cls(c)], dim=1))
+        return self.net(torch.cat([x, timestep_embedding(t, 32, max_period=1000.0), self.cls(c)], dim=1))
 
 
 def data(n_freq: int, n_rare: int, seed: int):

@@ -11,14 +11,11 @@ import numpy as np
 import pandas as pd
 
 from repro.core.claims import Claim
+from repro.core.claims import all_finite as _finite
+from repro.core.claims import standard_error as _se
 
 S4_PAIR_SHARE = 2 / 3  # the brief: SDT+LoRA beats LoRA(S4+Proj) on at least 2/3 of the budgets
 MATCHED_MAX_RATIO = 2.0  # "similar" / "matched" trainable-parameter counts: within a factor of 2
-
-
-def _se(x) -> float:
-    x = np.asarray(x, dtype=float)
-    return float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else float("nan")
 
 
 def _by_seed(df: pd.DataFrame, method: str, col: str) -> pd.Series:
@@ -51,11 +48,6 @@ def summary(df: pd.DataFrame, col: str) -> pd.DataFrame:
 def with_nmse(s4: pd.DataFrame) -> pd.DataFrame:
     """MSE over the target's output variance: seeds draw targets of different scales, so raw MSEs do not average."""
     return s4.assign(nmse=s4["mse"] / s4["target_var"])
-
-
-def _finite(*values) -> bool:
-    """A diverged method (NaN) must fail a comparison, not drop out of it."""
-    return all(np.isfinite(np.asarray(v, dtype=float)).all() for v in values)
 
 
 def s4_claims(s4: pd.DataFrame, pairs: list) -> list[Claim]:

@@ -36,9 +36,3 @@ def digits(classes, test_frac: float, pixels_per_step: int = 1, split_seed: int 
         return x, y
 
     return pack(train), pack(test)
-
-
-def exact_overlap(x_train: torch.Tensor, x_test: torch.Tensor) -> int:
-    """How many test images equal some training image pixel for pixel (digits holds a few duplicates)."""
-    seen = {bytes(row.numpy().tobytes()) for row in x_train.flatten(1)}
-    return sum(bytes(row.numpy().tobytes()) in seen for row in x_test.flatten(1))

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from repro.core.overlap import exact_overlap
 from repro.core.train import TrainConfig, fit
 from repro.models.mamba import MambaClassifier, MambaConfig
 from repro.models.s4d import SSM_MATRICES, DeepS4D, S4DConfig
@@ -133,7 +134,7 @@ def pretrain(cfg: dict, seed: int, device, state_path=None, run_hash: str = "") 
                   seed=seed, device=device, state_path=state_path, run_hash=run_hash,
                   samples_per_batch=t["batch"], desc="ssm_peft/pretrain")
     summary = {"test_accuracy": accuracy(model, x_te, y_te, device), "n_train": len(x_tr), "n_test": len(x_te),
-               "overlap": D.exact_overlap(x_tr, x_te), "n_params": sum(p.numel() for p in model.parameters())}
+               "overlap": exact_overlap(x_tr, x_te), "n_params": sum(p.numel() for p in model.parameters())}
     return model, history, summary
 
 
@@ -153,7 +154,7 @@ def finetune(pretrained: MambaClassifier, cfg: dict, seed: int, device,
     if cfg.get("n_train"):  # a fixed subset (smoke scale), the same for every method and seed
         keep = torch.randperm(len(x_tr), generator=torch.Generator().manual_seed(0))[: cfg["n_train"]]
         x_tr, y_tr = x_tr[keep], y_tr[keep]
-    overlap = D.exact_overlap(x_tr, x_te)
+    overlap = exact_overlap(x_tr, x_te)
     batches = _class_batch(x_tr, y_tr, cfg["batch"], device)
     rows = []
     for name, spec in cfg["methods"].items():
