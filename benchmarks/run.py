@@ -330,9 +330,46 @@ def fed_agem(dev, quick):
     return out
 
 
+def r2f(dev, quick):
+    from repro.studies.r2f import diffusion as D
+    from repro.studies.r2f import experiments as X
+    from repro.studies.r2f import world as W
+
+    scale = "small" if quick else "paper"
+    cfg = cfg_of("r2f", scale)
+    world, dc, sc = cfg["world"], cfg["denoiser"], cfg["sampling"]
+    torch.manual_seed(0)
+    model = X.build_denoiser({**dc, "size": world["size"]}).to(dev)
+    n_params = sum(p.numel() for p in model.parameters())
+    sched, _ = D.schedulers(dc["n_train_steps"])
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(dc["batch"], 3, world["size"], world["size"], device=dev)
+    cond = (torch.randint(0, 6, (dc["batch"],), device=dev), torch.randint(0, len(W.OBJECTS), (dc["batch"],), device=dev))
+    few = 3 if quick or dev.type == "cpu" else 10
+    s = per_step(trainer(model, lambda m: D.ddpm_loss(m, x, cond, sched, g), dev), dev, few)
+    kind = f"{dc['kind']}, {n_params / 1e6:.2f}M params, {world['size']}x{world['size']}"
+    out = [line("r2f", f"denoiser train step ({kind}, batch {dc['batch']})", dev, s, samples=dc["batch"],
+                steps=dc["steps"], jobs=len(cfg["seeds"]), scale=scale)]
+    # one guided DDIM step of R2F for every rare pair at once (conditional + unconditional prediction)
+    n = sc["n_samples"] * len(world["rare"])
+    xs = torch.randn(n, 3, world["size"], world["size"], device=dev)
+    c = (torch.zeros(n, dtype=torch.long, device=dev), torch.zeros(n, dtype=torch.long, device=dev))
+    null = (torch.full((n,), W.NULL_COLOUR, device=dev), torch.full((n,), W.NULL_OBJECT, device=dev))
+
+    @torch.no_grad()
+    def guided():
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            D.cfg(model(xs, torch.tensor(10, device=dev), c), model(xs, torch.tensor(10, device=dev), null), 3.0)
+    s = per_step(guided, dev, few)
+    runs = len(sc["methods"]) + len(sc["stop_fracs"])
+    out.append(line("r2f", f"guided sampling step, every rare pair at once ({n} images)", dev, s, samples=n,
+                    steps=sc["sample_steps"] * runs, jobs=len(cfg["seeds"]), scale=scale))
+    return out
+
+
 STUDIES = {"dual_modes": dual_modes, "ftc": ftc, "entp": entp, "multibin_batching": multibin_batching,
            "task_vectors": task_vectors, "task_superposition": task_superposition, "ssm_peft": ssm_peft,
-           "fed_agem": fed_agem}
+           "fed_agem": fed_agem, "r2f": r2f}
 
 
 def main(argv=None):

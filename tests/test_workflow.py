@@ -102,6 +102,19 @@ def test_smoke_run_writes_every_artifact(smoke):
     for fig in ["fed_agem_accuracy", "fed_agem_summary"]:
         assert (fa / f"figures/{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "## fed_agem" in report
+    rf = smoke / "results/r2f"
+    assert {c["id"] for c in json.loads((rf / "claims.json").read_text())} == {
+        "theory_w2_u_shape", "learned_interpolation_rescues_rare", "r2f_beats_vanilla_on_rare", "no_harm_on_frequent",
+        "stop_step_trade_off", "r2f_flattens_rarity_curve", "planner_restraint", "judge_accuracy"}
+    samples = pd.read_parquet(rf / "metrics/samples_s0.parquet")
+    assert samples.alignment.between(0, 100).all() and set(samples.group) == {"rare", "curve"}
+    assert samples[samples.group == "rare"].planned_rare.all()
+    theory = pd.read_parquet(rf / "metrics/theory.parquet")
+    cf = theory[theory.method == "closed_form"].set_index("alpha").w2
+    assert cf[1.0] == pytest.approx(19.0, abs=0.01) and cf[0.85] == pytest.approx(2.17, abs=0.01)
+    for fig in ["r2f_theory", "r2f_methods", "r2f_stop_steps", "r2f_rarity", "r2f_samples"]:
+        assert (rf / f"figures/{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "## r2f" in report
     prov = json.loads((res / "claims.json.provenance.json").read_text())
     assert prov["scale"] == "smoke" and len(prov["git_revision"]) >= 40
     assert not (smoke / "scratch/dual_modes/transformer_s0.state.pt").exists()  # cleared after success

@@ -24,8 +24,8 @@ def _describe(err: jsonschema.ValidationError, source: str) -> str:
     where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
     schema = err.schema if isinstance(err.schema, dict) else {}
     if err.validator == "additionalProperties":
-        allowed = sorted(schema.get("properties", {}))
-        extra = sorted(set(err.instance) - set(allowed))
+        allowed = sorted(map(str, schema.get("properties", {})))
+        extra = sorted(set(map(str, err.instance)) - set(allowed))
         key = ".".join([*map(str, err.absolute_path), extra[0]]) if extra else where
         return f"{source}: unknown key '{key}'; allowed here: {', '.join(allowed)}"
     if err.validator == "enum":

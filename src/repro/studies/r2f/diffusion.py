@@ -29,10 +29,12 @@ def cfg(eps_cond: torch.Tensor, eps_uncond: torch.Tensor, w: float) -> torch.Ten
 
 
 @torch.no_grad()
-def sample(eps_at_step, shape, sample_sched, n_steps: int, gen: torch.Generator, device="cpu") -> torch.Tensor:
-    """DDIM (eta = 0) from pure noise; `eps_at_step(x, t, i)` gives the guided noise prediction at step i."""
+def sample(eps_at_step, shape, sample_sched, n_steps: int, gen: torch.Generator | None, device="cpu",
+           x_T: torch.Tensor | None = None) -> torch.Tensor:
+    """DDIM (eta = 0) from pure noise (drawn from `gen`, or `x_T` as given); `eps_at_step(x, t, i)` gives the
+    guided noise prediction at step i."""
     sample_sched.set_timesteps(n_steps)
-    x = torch.randn(shape, generator=gen).to(device)
+    x = torch.randn(shape, generator=gen).to(device) if x_T is None else x_T.to(device)
     for i, t in enumerate(sample_sched.timesteps):
         x = sample_sched.step(eps_at_step(x, t.to(device), i), t, x).prev_sample
     return x

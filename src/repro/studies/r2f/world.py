@@ -56,11 +56,11 @@ class Images:
     shape: torch.Tensor  # (n,) shape ids (0..7)
 
 
-def dataset(table: dict, size: int, seed: int) -> Images:
-    """`table[(colour, shape)]` renders of each pair."""
+def dataset(table: dict, size: int, seed: int, **style) -> Images:
+    """`table[(colour, shape)]` renders of each pair; `style` passes the renderer's noise, shift and radius."""
     pairs = [(c, s) for (c, s), n in sorted(table.items()) for _ in range(n)]
     g = torch.Generator().manual_seed(seed)
-    x = render([s for _, s in pairs], [COLOURS[c] for c, _ in pairs], size, g)
+    x = render([s for _, s in pairs], [COLOURS[c] for c, _ in pairs], size, g, **style)
     colour = torch.tensor([COLOUR_NAMES.index(c) for c, _ in pairs])
     shape = torch.tensor([SHAPES.index(s) for _, s in pairs])
     return Images(x * 2 - 1, colour, shape)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from repro.core.claims import Claim
+from repro.core.claims import Claim, bootstrap_ci
 from repro.studies.task_superposition import reference as R
 
 MONOTONE_RHO = 0.95  # Spearman(p, mean P(task-0)) for the from-scratch models
@@ -26,16 +26,6 @@ def spearman(x, y) -> float:
     if rx.std() == 0 or ry.std() == 0:
         return float("nan")
     return float(np.corrcoef(rx, ry)[0, 1])
-
-
-def bootstrap_ci(values, n: int = 1000, seed: int = 0) -> tuple[float, float]:
-    """95% percentile interval of the mean over prompts."""
-    v = np.asarray(values, dtype=float)
-    if len(v) < 2:
-        return float("nan"), float("nan")
-    idx = np.random.default_rng(seed).integers(0, len(v), (n, len(v)))
-    means = v[idx].mean(1)
-    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
 
 
 def curve(mixing: pd.DataFrame) -> pd.DataFrame:
