@@ -357,11 +357,11 @@ def r2f(dev, quick):
     null = (torch.full((n,), W.NULL_COLOUR, device=dev), torch.full((n,), W.NULL_OBJECT, device=dev))
 
     @torch.no_grad()
-    def guided():
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-            D.cfg(model(xs, torch.tensor(10, device=dev), c), model(xs, torch.tensor(10, device=dev), null), 3.0)
+    def guided():  # fp32, as the sample rule runs
+        D.cfg(model(xs, torch.tensor(10, device=dev), c), model(xs, torch.tensor(10, device=dev), null), 3.0)
     s = per_step(guided, dev, few)
-    runs = len(sc["methods"]) + len(sc["stop_fracs"])
+    runs = len(sc["methods"]) + len(sc["stop_fracs"]) + 2 * (len(world.get("ladder", {})) + len(sc["frequent_pairs"])) \
+        / len(world["rare"])  # the curve's pairs, vanilla and forced R2F, in units of a rare-pair run
     out.append(line("r2f", f"guided sampling step, every rare pair at once ({n} images)", dev, s, samples=n,
                     steps=sc["sample_steps"] * runs, jobs=len(cfg["seeds"]), scale=scale))
     return out

@@ -239,7 +239,8 @@ def test_toy_pipeline_runs_end_to_end_at_toy_size():
     plans = X.plans(world, planner)
     assert plans[("red", "circle")].pairs == (("a red round", "a red circle"),)
     assert not plans[("red", "ring")].is_rare and not plans[("green", "triangle")].is_rare
-    assert X.plans(world, planner, force=True)[("red", "ring")].is_rare
+    forced = X.plans(world, planner, force=True)[("red", "ring")]
+    assert forced.is_rare and forced.sequence() == ["a red round", "a red ring"]  # the umbrella, not a sibling
     judge, acc = X.train_judge(world, dict(per_pair=2, held_out_per_pair=1, steps=2, batch=8, lr=1e-3))
     assert acc["overlap"] == 0 and acc["n_test"] == 48
     df, examples = X.sample_table(model, judge, world, planner, scfg, 20, 0)

@@ -38,7 +38,9 @@ class TextUNet(nn.Module):
         up = ("CrossAttnUpBlock2D",) * (len(channels) - 1) + ("UpBlock2D",)
         self.unet = UNet2DConditionModel(sample_size=size, in_channels=3, out_channels=3, block_out_channels=channels,
                                          down_block_types=down, up_block_types=up, layers_per_block=layers_per_block,
-                                         cross_attention_dim=text_dim, attention_head_dim=attention_head_dim,
+                                         cross_attention_dim=text_dim,
+                                         # diffusers reads this argument as the number of heads per block
+                                         attention_head_dim=tuple(max(1, c // attention_head_dim) for c in channels),
                                          norm_num_groups=min(32, channels[0]))
 
     def forward(self, x, t, cond):

@@ -56,7 +56,8 @@ def claims(theory: pd.DataFrame, samples: pd.DataFrame, judge: dict, min_judge: 
 
     # 1. theory, closed form: W2(alpha) U-shaped with its minimum far below the rare estimate's own W2
     cf = theory[theory["method"] == "closed_form"].sort_values("alpha")
-    w_end, w_min = float(cf[np.isclose(cf.alpha, 1.0)].w2.iloc[0]), float(cf.w2.min())
+    at_one = cf[np.isclose(cf.alpha, 1.0)].w2
+    w_end, w_min = (float(at_one.iloc[0]) if len(at_one) else float("nan")), float(cf.w2.min())
     a_min = float(cf.loc[cf.w2.idxmin(), "alpha"])
     ok = all_finite(w_end, w_min) and w_min < THEORY_RATIO * w_end and 0 < a_min < 1
     out.append(Claim(
@@ -76,10 +77,11 @@ def claims(theory: pd.DataFrame, samples: pd.DataFrame, judge: dict, min_judge: 
     per_s = alt.groupby("stop_frac")["w2"].agg(["mean", standard_error]).rename(columns={"standard_error": "se"})
     interior = per_a[(per_a.index > 0) & (per_a.index < 1)]
     mid = per_s[(per_s.index > 0) & (per_s.index < 1)]
-    w_r = float(per_a.loc[per_a.index.max(), "mean"]) if len(per_a) else float("nan")
-    w_f = float(per_a.loc[per_a.index.min(), "mean"]) if len(per_a) else float("nan")
+    def at(table, x):  # the mean W2 at exactly x, NaN when the grid lacks it (which fails the claim)
+        hit = table[np.isclose(table.index.to_numpy(dtype=float), x)]
+        return float(hit["mean"].iloc[0]) if len(hit) else float("nan")
+    w_r, w_f, w_alt0 = at(per_a, 1.0), at(per_a, 0.0), at(per_s, 0.0)
     w_mid = float(interior["mean"].min()) if len(interior) else float("nan")
-    w_alt0 = float(per_s.loc[per_s.index.min(), "mean"]) if len(per_s) else float("nan")
     w_alt = float(mid["mean"].min()) if len(mid) else float("nan")
     ok = all_finite(w_r, w_f, w_mid, w_alt0, w_alt) and w_mid < min(w_r, w_f) and w_alt < w_alt0
     out.append(Claim(

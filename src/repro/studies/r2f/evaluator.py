@@ -25,7 +25,7 @@ class Judge(nn.Module):
 
 def train_judge(x, colour, shape, n_colours, n_shapes, steps: int, batch: int, lr: float, seed: int):
     torch.manual_seed(seed)
-    judge = Judge(n_colours, n_shapes)
+    judge = Judge(n_colours, n_shapes).to(x.device)
     opt = torch.optim.Adam(judge.parameters(), lr=lr)
     g = torch.Generator().manual_seed(seed)
     for _ in range(steps):

@@ -88,9 +88,8 @@ def plans(world: dict, planner: dict, force: bool = False) -> dict:
     rare (the rarity curve's R2F on pairs the planner would leave alone)."""
     t = table(world)
     counts = W.concept_counts(t)
-    n_rare = float("inf") if force else planner["n_rare"]
     return {(c, s): P.parse(P.render(p), p.prompt)
-            for (c, s) in t for p in [P.rule_based(c, s, counts, W.FAMILY, planner["level"], n_rare)]}
+            for (c, s) in t for p in [P.rule_based(c, s, counts, W.FAMILY, planner["level"], planner["n_rare"], force)]}
 
 
 def tokens(prompt: str, n: int, device="cpu"):
@@ -122,7 +121,9 @@ def sample_group(model, group: list, method: str, scfg: dict, n_train_steps: int
 
 
 def _pair_seed(seed: int, plan: P.Plan) -> int:
-    return seed * 100_003 + sum(map(ord, plan.prompt)) * 7 + len(plan.prompt)
+    """A distinct noise stream per (seed, pair)."""
+    c, o = W.parse_prompt(plan.prompt)
+    return seed * 1_000 + c * len(W.OBJECTS) + o
 
 
 def runs(scfg: dict) -> list:

@@ -35,12 +35,12 @@ class Plan:
         the prompt. One concept: (frequent sentence, prompt)."""
         if not self.pairs:
             return [self.prompt]
-        if len(self.pairs) == 1:
-            return [self.pairs[0][0], self.prompt]
         seq = []
         for k in range(len(self.pairs) + 1):
             p = self.prompt
             for f, r in self.pairs[k:]:
+                if r not in p:
+                    raise ValueError(f"rare phrase {r!r} is not in the prompt {p!r}")
                 p = p.replace(r, f, 1)
             seq.append(p)
         return seq
@@ -97,12 +97,14 @@ def stop_steps(plan: Plan, n_steps: int) -> list[int]:
 # ----------------------------------------------------------------------------------------------- rule-based
 
 
-def rule_based(attribute: str, obj: str, counts: dict, family: dict, level: int, n_rare: int) -> Plan:
+def rule_based(attribute: str, obj: str, counts: dict, family: dict, level: int, n_rare: int,
+               force: bool = False) -> Plan:
     """The toy planner: `counts[(attribute, concept)]` is the training count (the LAION-count analogue) for
     shapes, families and "object". A pair seen fewer than n_rare times is rare; its substitute is, in order,
-    the shape's family, the generic "object", or the sibling shape with the most examples of the attribute."""
+    the shape's family, the generic "object", or the sibling shape with the most examples of the attribute.
+    `force`: plan the pair as rare whatever its count (the substitute is still chosen with n_rare)."""
     prompt = f"a {attribute} {obj}"
-    if counts.get((attribute, obj), 0) >= n_rare:
+    if counts.get((attribute, obj), 0) >= n_rare and not force:
         return Plan(prompt, (), ())
     fam = family[obj]
     if counts.get((attribute, fam), 0) >= n_rare:

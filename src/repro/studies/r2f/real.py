@@ -40,10 +40,12 @@ def cached_plans(text: str) -> dict:
             out[prompt] = Plan(prompt, (), ()) if levels == [0] or f == r else Plan(prompt, (levels[0],), ((f, r),))
             continue
         steps = seq[0] if seq and isinstance(seq[0], list) else seq
-        # progressive sequence p_0..p_K: concept k is the phrase that changes from p_k to p_{k+1}
-        pairs = tuple(_changed_phrase(steps[k], steps[k + 1]) for k in range(len(steps) - 1))
+        # progressive sequence p_0..p_K: each step restores one concept's rare phrase; the levels are listed in
+        # the order the concepts appear in the prompt, which need not be the order they are restored in
+        pairs = [_changed_phrase(steps[k], steps[k + 1]) for k in range(len(steps) - 1)]
         if len(pairs) != len(levels):
             raise ValueError(f"cached plan for {prompt!r}: {len(levels)} levels for a {len(steps)}-prompt sequence")
+        pairs = sorted(pairs, key=lambda fr: steps[-1].find(fr[1]))
         order = sorted(range(len(levels)), key=lambda i: (levels[i], i))
         out[prompt] = Plan(prompt, tuple(levels[i] for i in order), tuple(pairs[i] for i in order))
     return out
@@ -118,6 +120,9 @@ def load_sd3(local_dir):
 def generate(pipe, plan: Plan, steps: int = 50, guidance: float = 7.0, seed: int = 42):
     import torch
 
+    if guidance <= 1:
+        raise ValueError("R2F on SD3 needs classifier-free guidance (guidance > 1): the prompt switch replaces "
+                         "the [negative, positive] embedding pair")
     seq = plan.sequence()
     schedule = alternating(steps, sd3_stops(plan, steps)) if plan.pairs else [0] * steps
     enc = [pipe.encode_prompt(p, p, p, do_classifier_free_guidance=True) for p in seq]
