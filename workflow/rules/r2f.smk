@@ -80,7 +80,10 @@ rule r2f_train:
         runtime=60,
         mem_mb=4000,
     params:
-        cfg={"world": study_cfg("r2f", "world"), "denoiser": study_cfg("r2f", "denoiser")},
+        cfg={
+            "world": study_cfg("r2f", "world"),
+            "denoiser": study_cfg("r2f", "denoiser"),
+        },
         seed="{seed}",
         device=CFG["device"],
         scale=SCALE,
