@@ -149,28 +149,37 @@ def test_hierarchical_dropout_rates_and_targets():
     assert (o[fam] == fam_of[shape[fam]]).all()
 
 
+def _fit_denoiser(model, x, cond, steps: int, lr: float) -> list:
+    """Full-batch DDPM training on a fixed set; the per-step losses."""
+    import torch
+
+    from repro.studies.r2f import diffusion as D
+
+    sched, _ = D.schedulers(50)
+    opt = torch.optim.Adam(model.parameters(), lr)
+    g = torch.Generator().manual_seed(0)
+    losses = []
+    for _ in range(steps):
+        loss = D.ddpm_loss(model, x, cond, sched, g)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
 def test_film_denoiser_learns_to_denoise_a_small_set():
     import torch
 
     from repro.models.film_denoiser import FiLMDenoiser
-    from repro.studies.r2f import diffusion as D
     from repro.studies.r2f import world as W
 
     torch.manual_seed(0)
     torch.set_num_threads(1)
     data = W.dataset(W.counts_table(2, {}), 8, 0)  # 96 renders at 8x8
     model = FiLMDenoiser(6, len(W.OBJECTS), channels=16, blocks=1, emb=16)
-    sched, _ = D.schedulers(50)
-    opt = torch.optim.Adam(model.parameters(), 3e-3)
-    g = torch.Generator().manual_seed(0)
     cond = (data.colour, data.shape)
-    losses = []
-    for _ in range(150):
-        loss = D.ddpm_loss(model, data.x, cond, sched, g)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = _fit_denoiser(model, data.x, cond, steps=150, lr=3e-3)
     assert model(data.x, torch.tensor(3), cond).shape == data.x.shape
     assert np.mean(losses[-20:]) < 0.6 * np.mean(losses[:5])
 
@@ -258,7 +267,6 @@ def test_toy_pipeline_runs_end_to_end_at_toy_size():
 def test_text_unet_denoiser_learns_and_takes_the_same_conditions():
     import torch
 
-    from repro.studies.r2f import diffusion as D
     from repro.studies.r2f import experiments as X
     from repro.studies.r2f import world as W
 
@@ -269,16 +277,7 @@ def test_text_unet_denoiser_learns_and_takes_the_same_conditions():
     model = X.build_denoiser(dcfg)
     data = W.dataset(W.counts_table(1, {}), 8, 0)
     cond = (data.colour, data.shape)
-    sched, _ = D.schedulers(50)
-    opt = torch.optim.Adam(model.parameters(), 2e-3)
-    g = torch.Generator().manual_seed(0)
-    losses = []
-    for _ in range(60):
-        loss = D.ddpm_loss(model, data.x, cond, sched, g)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = _fit_denoiser(model, data.x, cond, steps=60, lr=2e-3)
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:3])
     # the conditioning reaches the output through cross-attention: two prompts, two predictions
     x, t = data.x[:2], torch.tensor(10)
