@@ -2,8 +2,8 @@
 shift every residual block (r2f's small-scale denoiser; diffusers' UNet2DModel is too slow on 2 cores).
 
 Two resolutions: `blocks` residual blocks at full size, a stride-2 conv, `blocks` blocks at half size with twice
-the channels, then back up with a skip connection. The half-size stage sees the whole 16x16 image within its
-receptive field, which is what a shape needs (a single-resolution net of the same cost drew colours right and
+the channels, then back up with a skip connection. The half-size stage sees the whole small image (12x12 at small
+scale) within its receptive field, which is what a shape needs (a single-resolution net of the same cost drew colours right and
 shapes poorly)."""
 
 from __future__ import annotations
