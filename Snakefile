@@ -18,6 +18,7 @@ include: "workflow/rules/task_superposition.smk"
 include: "workflow/rules/ssm_peft.smk"
 include: "workflow/rules/fed_agem.smk"
 include: "workflow/rules/r2f.smk"
+include: "workflow/rules/kv_retrieval.smk"
 include: "workflow/rules/report.smk"
 
 

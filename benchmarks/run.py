@@ -367,9 +367,42 @@ def r2f(dev, quick):
     return out
 
 
+def kv_retrieval(dev, quick):
+    from repro.studies.kv_retrieval import experiments as X
+    from repro.studies.kv_retrieval import finetune as FT
+    from repro.studies.kv_retrieval import model as M
+
+    scale = "small" if quick else "paper"
+    cfg = cfg_of("kv_retrieval", scale)
+    dc, fc = cfg["data"], cfg["finetune"]
+    model, tok = M.load(cfg["model"], dev)
+    examples, rows = X.training_set("template", tok, {**dc, "n_train": fc["batch"]}, 0)
+    if fc["method"] == "lora":
+        model = M.add_lora(model, fc["r"], fc["alpha"], fc["top_layers"])
+    else:
+        model.train()
+    batch = tuple(t.to(dev) for t in FT.pad_right(examples, tok.pad_token_id))
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+
+    def step():
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            loss = FT.answer_loss(model, batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    s = per_step(step, dev, 2 if quick or dev.type == "cpu" else 10, warmup=1)
+    steps = FT.n_steps(dc["n_train"], fc["epochs"], fc["batch"])
+    tokens = int(batch[1].sum())
+    out = [line("kv_retrieval", f"fine-tuning step ({fc['method']}, batch {fc['batch']} x {batch[0].shape[1]} tokens, "
+                f"{dc['n_dicts']} dictionaries)", dev, s, samples=fc["batch"], tokens=tokens,
+                params=sum(p.numel() for p in model.parameters()), steps=steps,
+                jobs=len(cfg["seeds"]) * len(cfg["arms"]), scale=scale)]
+    return out
+
+
 STUDIES = {"dual_modes": dual_modes, "ftc": ftc, "entp": entp, "multibin_batching": multibin_batching,
            "task_vectors": task_vectors, "task_superposition": task_superposition, "ssm_peft": ssm_peft,
-           "fed_agem": fed_agem, "r2f": r2f}
+           "fed_agem": fed_agem, "r2f": r2f, "kv_retrieval": kv_retrieval}
 
 
 def main(argv=None):

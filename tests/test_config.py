@@ -31,7 +31,7 @@ def test_shipped_config_is_valid_at_every_scale(cfg, scale):
     ({"seeds": "0"}, ["'seeds'", "array"]),
     ({"seeds": [0, "one"]}, ["'seeds.1'", "integer"]),
     ({"device": "tpu"}, ["'device'", "auto, cpu, cuda"]),
-    ({"studies": ["nope"]}, ["'studies.0'", "dual_modes, ftc, entp, multibin_batching, task_vectors, task_superposition, ssm_peft, fed_agem, r2f"]),
+    ({"studies": ["nope"]}, ["'studies.0'", "dual_modes, ftc, entp, multibin_batching, task_vectors, task_superposition, ssm_peft, fed_agem, r2f, kv_retrieval"]),
 ])
 def test_bad_top_level_config_names_the_key(cfg, change, expect):
     with pytest.raises(C.ConfigError) as err:

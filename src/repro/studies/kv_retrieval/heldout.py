@@ -1,0 +1,26 @@
+"""A fixed passage of plain expository English (written for this project): perplexity on it before and after
+fine-tuning checks that the key-value training did not damage general language modelling."""
+
+HELD_OUT_TEXT = (
+    "A lighthouse has one job, and it has done that job in much the same way for a very long time: it tells sailors "
+    "where they are and warns them about the places they should not go. Before satellite receivers and electronic "
+    "charts, a ship approaching a coast at night had little to rely on except the stars, a compass, a rough estimate "
+    "of its speed, and whatever lights it could see on the shore. A tall tower with a bright lamp at the top could be "
+    "seen from many miles away, long before the rocks beneath it came into view.\n\n"
+    "The height of the tower matters because the earth is curved. A light placed close to the water disappears below "
+    "the horizon quickly, while the same light raised high above the sea stays visible much farther out. For this "
+    "reason many towers were built on cliffs or headlands, and those on flat ground were made tall and narrow. Their "
+    "walls were usually thick at the base and thinner near the top, which helped them stand up to wind and waves.\n\n"
+    "The lamp itself was never enough on its own. Early keepers burned wood, coal, or oil, and most of the light "
+    "spread out in every direction and was wasted. The great improvement came with large glass lenses made of many "
+    "rings, each ring bending the light a little so that the beams left the lantern almost parallel. A modest flame "
+    "placed at the centre of such a lens could throw a strong beam across the water.\n\n"
+    "Sailors also needed to know which light they were looking at, since a coast might have several. Each lighthouse "
+    "was therefore given its own pattern. Some flashed once every few seconds, some showed two quick flashes followed "
+    "by a pause, and others shone steadily or changed colour. The patterns were printed in lists that every navigator "
+    "carried, so a single glance at a distant light, together with a watch, was enough to name it.\n\n"
+    "For many years keepers lived at the station with their families, climbing the stairs each evening to light the "
+    "lamp, trimming wicks, winding the clockwork that turned the lens, and cleaning soot from the glass. Today most "
+    "lights are automatic and powered by electricity, and they are checked only now and then. Even so, many are still "
+    "working, because a simple bright light in a known place remains one of the most reliable signals at sea."
+)
