@@ -143,6 +143,9 @@ def test_parse_answer_and_kv_correct():
     assert KV.parse_answer("I do not know, 873, Dictionary") is None
     assert KV.parse_answer("") is None
     assert not KV.kv_correct(e, "<|im_end|> 873 2")
+    assert KV.value_correct(e, "The value of key 733 is 873 and it is in Dictionary [1].")  # name wrong, value right
+    assert not KV.value_correct(e, "The value of key 733 is 874 and it is in Dictionary [2].")
+    assert not KV.value_correct(e, "")
 
 
 # ---------------------------------------------------------------- chat format and labels

@@ -115,6 +115,19 @@ def test_smoke_run_writes_every_artifact(smoke):
     for fig in ["r2f_theory", "r2f_methods", "r2f_stop_steps", "r2f_rarity", "r2f_samples"]:
         assert (rf / f"figures/{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "## r2f" in report
+    kv = smoke / "results/kv_retrieval"
+    assert {c["id"] for c in json.loads((kv / "claims.json").read_text())} == {
+        "mdqa_middle_gain", "u_curve_flatter", "template_beats_plain", "no_perplexity_drop", "kv_accuracy_rises"}
+    ev = pd.read_parquet(kv / "metrics/eval_template_s0.parquet")
+    assert set(ev.task) == {"kv", "mdqa"} and set(ev[ev.task == "mdqa"]["where"]) == {"first", "middle", "last"}
+    assert ev.correct.isin([0.0, 1.0]).all() and (ev.kv_overlap == 0).all() and (ev.perplexity > 1).all()
+    first = json.loads((kv / "data/train_template_s0.jsonl").read_text().splitlines()[0])
+    assert [m["role"] for m in first["messages"]] == ["user", "assistant"]
+    assert first["messages"][1]["content"].startswith("The value of key ")
+    for fig in ["kv_retrieval_positions", "kv_retrieval_kv", "kv_retrieval_perplexity"]:
+        assert (kv / f"figures/{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "## kv_retrieval" in report
+    assert not (smoke / "scratch/kv_retrieval/template_s0.state.pt").exists()
     prov = json.loads((res / "claims.json.provenance.json").read_text())
     assert prov["scale"] == "smoke" and len(prov["git_revision"]) >= 40
     assert not (smoke / "scratch/dual_modes/transformer_s0.state.pt").exists()  # cleared after success

@@ -45,6 +45,12 @@ def kv_acc(df, arm) -> pd.Series:
     return df[(df.task == "kv") & (df.arm == arm)].groupby("seed")["correct"].mean()
 
 
+def _value_acc(df, arm) -> float:
+    """The value right, whatever the dictionary name (reported, not judged); NaN on tables without the column."""
+    rows = df[(df.task == "kv") & (df.arm == arm)]
+    return float(rows["value_correct"].mean()) if "value_correct" in rows else float("nan")
+
+
 def ppl(df, arm) -> pd.Series:
     return df[df.arm == arm].groupby("seed")["perplexity"].first()
 
@@ -133,6 +139,7 @@ def claims(df: pd.DataFrame, n_docs: int, ppl_tolerance: float) -> list[Claim]:
         rule="held-out KV prompts (new keys, values and gold positions; overlap with training prompts counted): "
              "with-template arm minus base, paired by prompt: 95% bootstrap interval above 0",
         measured={"base": float(kv_base.mean()), "template": float(t_kv.mean()), "ci_lo": lo, "ci_hi": hi,
+                  "base_value_only": _value_acc(df, "base"), "template_value_only": _value_acc(df, "template"),
                   "overlap": int(df.groupby(["arm", "seed"])["kv_overlap"].first().sum())},
         holds=all_finite(lo) and lo > 0,
         figure="kv_retrieval_kv.png",

@@ -162,6 +162,12 @@ def kv_correct(example: KVExample, generated: str) -> bool:
     return parse_answer(generated) == (example.gold_value, example.gold_dict)
 
 
+def value_correct(example: KVExample, generated: str) -> bool:
+    """The value alone (reported beside the full match: a small model may retrieve the value but not the name)."""
+    got = parse_answer(generated)
+    return got is not None and got[0] == example.gold_value
+
+
 def _as_ids(out) -> list[int]:
     # transformers 5 returns a BatchEncoding from apply_chat_template(tokenize=True); older versions a list
     if isinstance(out, Mapping) or hasattr(out, "input_ids"):

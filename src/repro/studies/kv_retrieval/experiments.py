@@ -93,7 +93,8 @@ def evaluate_arm(model, tok, ecfg: dict, dcfg: dict, train_prompts: set, device=
         outs = EV.generate(model, tok, [KV.chat_prefix_ids(tok, e.prompt) for e in held], ecfg["kv_new_tokens"],
                            ecfg["batch"], device, desc=f"{desc} kv{n_dicts}")
         rows += [{"task": "kv", "dataset": "kv", "n_docs": n_dicts, "position": e.position, "where": "", "qid": j,
-                  "correct": float(KV.kv_correct(e, o)), "output": o} for j, (e, o) in enumerate(zip(held, outs))]
+                  "correct": float(KV.kv_correct(e, o)), "value_correct": float(KV.value_correct(e, o)),
+                  "output": o} for j, (e, o) in enumerate(zip(held, outs))]
     sets = [("fictional", n, QA.fictional_mdqa(ecfg["qa_questions"], n, QA.positions(n, ecfg["positions"]),
                                                 EVAL_SEED + n)) for n in ecfg["qa_docs"]]
     for n in ecfg["qa_docs"]:  # the real NQ file, when the user has it (one line says so when absent)

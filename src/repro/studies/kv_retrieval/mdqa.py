@@ -234,8 +234,9 @@ def load_nq_oracle(path: str | None, n_questions: int, n_docs: int, gold_positio
     none of its answers (normalised) and are not repeats, ranked by TF-IDF cosine similarity to the question, most
     similar first. Never downloads."""
     if path is None or not os.path.exists(path):
-        print(f"kv_retrieval: NQ-Open oracle file {path!r} is absent; multi-document QA uses the synthetic "
-              f"fictional-facts set only", file=sys.stderr)
+        where = "no data_root set" if path is None else f"{path} is absent"
+        print(f"kv_retrieval: NQ-Open oracle file not found ({where}); multi-document QA uses the synthetic "
+              "fictional-facts set only", file=sys.stderr)
         return None
     from sklearn.feature_extraction.text import TfidfVectorizer
 
