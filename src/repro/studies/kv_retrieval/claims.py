@@ -71,26 +71,30 @@ def claims(df: pd.DataFrame, n_docs: int, ppl_tolerance: float) -> list[Claim]:
                   "in the middle",
         rule=f"fictional-facts MDQA, {n_docs} documents (departure: invented entities and hard same-type distractors "
              "instead of NQ with retrieved passages; SmolLM2-135M instead of GPT-3.5): mean over seeds of the "
-             "with-template arm's accuracy at the middle position minus base's, paired by question, >= 0; 95% "
-             "bootstrap interval over (seed, question) reported",
+             "with-template arm's accuracy at the middle position minus base's, paired by question, > 0 (a tie is "
+             "no improvement); 95% bootstrap interval over (seed, question) reported",
         measured={"gain": mean, "ci_lo": lo, "ci_hi": hi, "se_over_seeds": standard_error(per_seed),
                   "base_middle": float(by_position(df, "base", n_docs)["middle"].mean()),
                   "template_middle": float(by_position(df, "template", n_docs)["middle"].mean()),
                   "n_cells": int(len(diff)), "n_seeds": int(per_seed.size)},
-        holds=all_finite(mean) and mean >= 0,
+        holds=all_finite(mean) and mean > 0,
         figure="kv_retrieval_positions.png",
         paper_value="GPT-3.5 Turbo, 20 documents, gold at position 10: +10.5 points"))
 
     base_spread = float(spread(by_position(df, "base", n_docs)).mean())
     ft_spread = spread(by_position(df, "template", n_docs))
+    base_mean = float(by_position(df, "base", n_docs).mean(axis=1).mean())
+    ft_mean = float(by_position(df, "template", n_docs).mean(axis=1).mean())
     out.append(Claim(
         id="u_curve_flatter",
         statement="After fine-tuning the lost-in-the-middle curve is flatter",
         rule=f"fictional MDQA, {n_docs} documents, positions first / middle / last: best minus worst position "
-             "accuracy of the with-template arm (mean over seeds) < base's",
+             "accuracy of the with-template arm (mean over seeds) < base's, with its mean accuracy over positions "
+             ">= base's (a curve flattened by collapsing does not count)",
         measured={"base_spread": base_spread, "template_spread": float(ft_spread.mean()),
-                  "template_spread_se": standard_error(ft_spread)},
-        holds=all_finite(base_spread, ft_spread.mean()) and float(ft_spread.mean()) < base_spread,
+                  "template_spread_se": standard_error(ft_spread), "base_mean": base_mean, "template_mean": ft_mean},
+        holds=all_finite(base_spread, ft_spread.mean(), ft_mean) and float(ft_spread.mean()) < base_spread
+        and ft_mean >= base_mean,
         figure="kv_retrieval_positions.png",
         paper_value="a flatter U-curve for the fine-tuned GPT-3.5 (their Figure 1)"))
 
@@ -100,12 +104,13 @@ def claims(df: pd.DataFrame, n_docs: int, ppl_tolerance: float) -> list[Claim]:
         id="template_beats_plain",
         statement="Fine-tuning with the answer template beats fine-tuning without it",
         rule="means over seeds: with-template >= without-template on fictional MDQA at the middle position AND on "
-             "held-out KV accuracy",
+             "held-out KV accuracy, and > on at least one of the two (a tie everywhere is no edge)",
         measured={"template_middle": float(t_mid.mean()), "plain_middle": float(p_mid.mean()),
                   "template_kv": float(t_kv.mean()), "plain_kv": float(p_kv.mean()),
                   "template_kv_se": standard_error(t_kv), "plain_kv_se": standard_error(p_kv)},
         holds=all_finite(t_mid.mean(), p_mid.mean(), t_kv.mean(), p_kv.mean())
-        and t_mid.mean() >= p_mid.mean() and t_kv.mean() >= p_kv.mean(),
+        and t_mid.mean() >= p_mid.mean() and t_kv.mean() >= p_kv.mean()
+        and (t_mid.mean() > p_mid.mean() or t_kv.mean() > p_kv.mean()),
         figure="kv_retrieval_kv.png",
         paper_value="with template > without, on MDQA and on the KV task (their Figure 5)"))
 
