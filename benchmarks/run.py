@@ -382,14 +382,7 @@ def kv_retrieval(dev, quick):
     else:
         model.train()
     batch = tuple(t.to(dev) for t in FT.pad_right(examples, tok.pad_token_id))
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
-
-    def step():
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-            loss = FT.answer_loss(model, batch)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    step = trainer(model, lambda m: FT.answer_loss(m, batch), dev)
     s = per_step(step, dev, 2 if quick or dev.type == "cpu" else 10, warmup=1)
     steps = FT.n_steps(dc["n_train"], fc["epochs"], fc["batch"])
     tokens = int(batch[1].sum())
