@@ -368,7 +368,6 @@ def r2f(dev, quick):
 
 
 def kv_retrieval(dev, quick):
-    from repro.studies.kv_retrieval import experiments as X
     from repro.studies.kv_retrieval import finetune as FT
     from repro.studies.kv_retrieval import model as M
 
@@ -376,7 +375,7 @@ def kv_retrieval(dev, quick):
     cfg = cfg_of("kv_retrieval", scale)
     dc, fc = cfg["data"], cfg["finetune"]
     model, tok = M.load(cfg["model"], dev)
-    examples, rows = X.training_set("template", tok, {**dc, "n_train": fc["batch"]}, 0)
+    examples, rows = FT.training_set("template", tok, {**dc, "n_train": fc["batch"]}, 0)
     if fc["method"] == "lora":
         model = M.add_lora(model, fc["r"], fc["alpha"], fc["top_layers"])
     else:

@@ -72,6 +72,16 @@ def test_records_blank_verdicts_at_smoke_and_report_flags_failures():
         C.records(c + [C.Claim("a", "s", "r", {}, True)], "small")
 
 
+def test_a_claim_not_measured_at_a_scale_stays_blank_and_out_of_the_counts():
+    c = [C.Claim("a", "s", "r", {"x": 1.0}, True), C.Claim("b", "s", "r", {"x": None}, None)]
+    small = C.records(c, "small")
+    assert [r["holds"] for r in small] == [True, None]  # None is not turned into a failure
+    md = C.render_report({"study": small})
+    assert "1 of 1 measured (1 not measured at this scale) of the papers' claims hold" in md
+    assert "not measured at this scale |" in md and "Not reproduced" not in md
+    assert C.metrics_summary(small) == {"a.x": 1.0, "a.holds": 1}
+
+
 def test_report_keeps_sanity_checks_and_extensions_apart_from_the_papers_claims():
     c = [C.Claim("p", "s", "r", {}, True), C.Claim("e", "s", "r", {}, False, kind="extension"),
          C.Claim("s", "s", "r", {}, True, kind="sanity")]

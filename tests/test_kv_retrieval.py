@@ -8,11 +8,12 @@ import pandas as pd
 import pytest
 import torch
 
+from repro.core.train import step_generator
 from repro.studies.kv_retrieval import claims as C
 from repro.studies.kv_retrieval import data as KV
 from repro.studies.kv_retrieval import evaluate as EV
-from repro.studies.kv_retrieval import experiments as X
 from repro.studies.kv_retrieval import finetune as FT
+from repro.studies.kv_retrieval import mdqa as QA
 from repro.studies.kv_retrieval import model as M
 
 
@@ -61,26 +62,60 @@ def test_full_finetune_learns_the_answer_and_checkpoints_round_trip(tiny):
     _, tok = tiny
     dcfg = {"n_train": 4, "n_dicts": 3, "max_token": 1024, "frac_0": 0.05, "frac_top5": 0.03, "facts_docs": 3}
     full = {"method": "full", "epochs": 20, "batch": 4, "lr": 1e-2}
-    model, tok, rows, hist = X.train_arm("template", "tiny-random", dcfg, full, seed=0)
+    model, tok, rows, hist = FT.train_arm("template", "tiny-random", dcfg, full, seed=0)
     assert hist["loss"].iloc[-1] < 0.6 * hist["loss"].iloc[0]  # the answer's fixed words are learned
     assert (rows.answer_tokens < rows.tokens).all()
     ids = torch.tensor([KV.chat_prefix_ids(tok, rows.prompt[0])])
-    again, _ = X.load_arm("tiny-random", full, M.adapter_state(model), "cpu")
+    again, _ = EV.load_arm("tiny-random", full, M.adapter_state(model), "cpu")
     assert torch.allclose(again(input_ids=ids).logits, model(input_ids=ids).logits, atol=1e-5)
     lora = {"method": "lora", "r": 2, "alpha": 4, "top_layers": 1, "epochs": 2, "batch": 4, "lr": 1e-2}
-    model, *_ = X.train_arm("template", "tiny-random", dcfg, lora, seed=0)
-    again, _ = X.load_arm("tiny-random", lora, M.adapter_state(model), "cpu")
+    model, *_ = FT.train_arm("template", "tiny-random", dcfg, lora, seed=0)
+    again, _ = EV.load_arm("tiny-random", lora, M.adapter_state(model), "cpu")
     assert torch.allclose(again(input_ids=ids).logits, model(input_ids=ids).logits, atol=1e-5)
     with pytest.raises(ValueError, match="does not fit"):
-        X.load_arm("tiny-random", lora, {"nope.weight": torch.zeros(1)}, "cpu")
+        EV.load_arm("tiny-random", lora, {"nope.weight": torch.zeros(1)}, "cpu")
 
 
 def test_facts_arm_matches_the_kv_token_budget(tiny):
     _, tok = tiny
     dcfg = {"n_train": 4, "n_dicts": 3, "max_token": 1024, "frac_0": 0.05, "frac_top5": 0.03, "facts_docs": 3}
-    _, kv = X.training_set("template", tok, dcfg, 0)
-    _, facts = X.training_set("facts", tok, dcfg, 0)
+    _, kv = FT.training_set("template", tok, dcfg, 0)
+    _, facts = FT.training_set("facts", tok, dcfg, 0)
     assert kv.tokens.sum() <= facts.tokens.sum() < kv.tokens.sum() + facts.tokens.max() + 1
+    _, more = FT.training_set("facts", tok, {**dcfg, "n_train": 12}, 0)
+    gold = [q.gold_doc[0] for q in QA.fictional_questions(len(more), 1_000, 2)]
+    slots = [int(p.split(f"(Title: {g})")[0].split("Document [")[-1].split("]")[0])
+             for p, g in zip(more.prompt, gold)]  # the 1-based document number in front of the gold title
+    assert len(slots) >= 3 and slots == [q % 3 + 1 for q in range(len(slots))]  # cycles through every slot
+
+
+def test_epochs_are_permutations_and_a_resumed_run_draws_the_same_batches():
+    n, batch = 10, 4
+    steps = [FT.epoch_batch(n, batch, 3, s) for s in range(5)]  # 20 draws = 2 epochs
+    flat = [i for b in steps for i in b]
+    assert sorted(flat[:n]) == list(range(n)) and sorted(flat[n:]) == list(range(n))
+    assert flat[:n] != flat[n:]  # a fresh permutation each epoch
+    assert steps == [FT.epoch_batch(n, batch, 3, s) for s in range(5)] and steps != [FT.epoch_batch(n, batch, 4, s)
+                                                                                     for s in range(5)]
+    assert FT.step_of(step_generator(3, 17, torch.device("cpu")), 3) == 17
+
+
+def test_plain_arm_is_evaluated_on_its_own_format_and_overlap_counts_gold_pairs(tiny, monkeypatch):
+    model, tok = tiny
+    dcfg = {"n_train": 4, "n_dicts": 3, "max_token": 1024, "frac_0": 0.05, "frac_top5": 0.03, "facts_docs": 3}
+    ecfg = {"kv_dicts": [3], "kv_questions": 3, "kv_new_tokens": 2, "qa_docs": [3], "qa_questions": 1,
+            "positions": ["first"], "qa_new_tokens": 2, "batch": 4}
+    seen = []
+    monkeypatch.setattr(EV, "generate", lambda m, t, prompts, *a, **k: seen.append(t.decode(prompts[0])) or
+                        [""] * len(prompts))
+    held = KV.kv_set(tok, dcfg, 3, 3, EV.EVAL_SEED + 3, True)
+    leak = f"Dictionary [1] {{{held[1].gold_key}: {held[1].gold_value}, 5: 6}}"  # one gold pair, another prompt
+    for arm, has_template in (("plain", False), ("template", True), ("base", True)):
+        seen.clear()
+        table, summary = EV.evaluate_arm(model, tok, arm, ecfg, dcfg, [leak, "no pairs here"])
+        assert ("Answer in the following template" in seen[0]) == has_template
+        assert summary["kv_overlap"] == 1 and set(table.task) == {"kv", "mdqa"}
+    assert EV.evaluate_arm(model, tok, "template", ecfg, dcfg, [])[1]["kv_overlap"] == 0
 
 
 def test_perplexity_is_exp_of_the_mean_nll(tiny):
@@ -141,8 +176,11 @@ def test_perplexity_claim_compares_with_the_real_text_arm_when_it_ran():
     worse_than_facts = _table((0.8, 0.4, 0.6), (0.8, 0.65, 0.7), (0.8, 0.5, 0.6), ppl=(10.0, 10.4, 10.0),
                               facts_ppl=10.2)
     assert not _by_id(C.claims(worse_than_facts, 5, 0.05))["no_perplexity_drop"].holds
-    with pytest.raises(ValueError, match="plain"):
-        C.claims(_table((0.5,) * 3, (0.5,) * 3, (0.5,) * 3).query("arm != 'plain'"), 5, 0.05)
+    no_plain = _by_id(C.claims(_table((0.5,) * 3, (0.5,) * 3, (0.5,) * 3).query("arm != 'plain'"), 5, 0.05))
+    assert no_plain["template_beats_plain"].holds is None  # not measured, neither held nor failed
+    assert no_plain["no_perplexity_drop"].measured["plain"] is None
+    with pytest.raises(ValueError, match="base"):
+        C.claims(_table((0.5,) * 3, (0.5,) * 3, (0.5,) * 3).query("arm != 'base'"), 5, 0.05)
 
 
 @pytest.mark.smollm2
@@ -152,5 +190,5 @@ def test_smollm2_loads_offline_with_its_chat_template_and_budgets_tokens():
     prefix = KV.chat_prefix_ids(tok, "hello")
     text = tok.decode(prefix)
     assert "<|im_start|>user\nhello<|im_end|>" in text and text.endswith("<|im_start|>assistant\n")
-    ex = X.kv_set(tok, {"max_token": 1024, "frac_0": 0.05, "frac_top5": 0.03}, 2, 8, 0, True)
-    assert all(X.counter(tok)(e.prompt) < 1024 - 100 for e in ex)
+    ex = KV.kv_set(tok, {"max_token": 1024, "frac_0": 0.05, "frac_top5": 0.03}, 2, 8, 0, True)
+    assert all(KV.counter(tok)(e.prompt) < 1024 - 100 for e in ex)

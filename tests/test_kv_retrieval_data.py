@@ -88,13 +88,13 @@ def test_same_seed_same_examples_other_seed_other_examples():
     assert a != KV.make_examples(10, 6, seed=8, with_template=True)
 
 
-@pytest.mark.parametrize("n, top", [(350, 16), (150, 6)])
-def test_gold_positions_forced_shares_and_the_top5_quirk(n, top):
+@pytest.mark.parametrize("n, top, n0, n5", [(350, 16, 17, 10), (150, 6, 7, 4)])  # int(), not round(): 17.5 -> 17
+def test_gold_positions_forced_shares_and_the_top5_quirk(n, top, n0, n5):
     for num_dicts in (85, 1000):  # the top-5% range must not grow with the number of dictionaries
         zero, top5 = KV.forced_slots(n, 0.05, 0.03, random.Random(11))
         pos = KV.gold_positions(n, num_dicts, 0.05, 0.03, random.Random(11))
         assert len(pos) == n and not set(zero) & set(top5)
-        assert len(zero) == round(0.05 * n) and len(top5) == round(0.03 * n)
+        assert (len(zero), len(top5)) == (n0, n5)
         assert all(pos[i] == 0 for i in zero)
         assert all(0 <= pos[i] <= top for i in top5)
         rest = [pos[i] for i in range(n) if i not in set(zero) | set(top5)]

@@ -24,7 +24,7 @@ class Claim:
     statement: str
     rule: str  # the acceptance rule, in words, as applied to `measured`
     measured: dict  # the numbers the verdict is computed from
-    holds: bool | None
+    holds: bool | None  # None: not measured at this scale (a needed arm or setting is absent; notes say which)
     figure: str | None = None  # file name under results/<study>/figures/
     paper_value: object = None
     notes: str = ""
@@ -46,7 +46,7 @@ class Claim:
         if scale == "smoke":
             rec["holds"] = None
             rec["notes"] = (rec["notes"] + " " if rec["notes"] else "") + "smoke scale: verdict not meaningful."
-        else:
+        elif self.holds is not None:
             rec["holds"] = bool(self.holds)
         return rec
 
@@ -131,10 +131,12 @@ def _flatten(d, prefix=""):
     return out
 
 
-def verdict(holds, expected: bool = True) -> str:
+def verdict(holds, expected: bool = True, scale: str = "smoke") -> str:
     if holds is False and not expected:
         return "not reproduced (not expected at this scale)"
-    return {True: "holds", False: "**NOT reproduced**", None: "n/a (smoke)"}[holds]
+    if holds is None:
+        return "n/a (smoke)" if scale == "smoke" else "not measured at this scale"
+    return {True: "holds", False: "**NOT reproduced**"}[holds]
 
 
 def _fmt(v) -> str:
@@ -149,7 +151,8 @@ def _fmt(v) -> str:
 
 def _counts(recs: list[dict]) -> str:
     held = sum(r["holds"] is True for r in recs)
-    return f"{held} of {len(recs)}"
+    absent = sum(r["holds"] is None for r in recs)
+    return f"{held} of {len(recs) - absent}" + (f" measured ({absent} not measured at this scale)" if absent else "")
 
 
 def render_report(by_study: dict[str, list[dict]]) -> str:
@@ -184,7 +187,7 @@ def render_report(by_study: dict[str, list[dict]]) -> str:
             for r in group:
                 fig = f"[{r['figure']}]({study}/figures/{r['figure']})" if r.get("figure") else ""
                 stmt = r["statement"].replace("|", "\\|")
-                verdict_text = verdict(r["holds"], r.get("expected", True))
+                verdict_text = verdict(r["holds"], r.get("expected", True), r["scale"])
                 lines.append(f"| **{r['id']}**: {stmt} | {verdict_text} | {_fmt(r['measured'])} | "
                              f"{r['rule']} | {_fmt(r['paper_value']) if r['paper_value'] is not None else '-'} | {fig} |")
             lines.append("")
@@ -203,7 +206,7 @@ def render_report_html(by_study: dict[str, list[dict]]) -> str:
                 continue
             rows.append(f"<tr><th colspan=5 class=group>{escape(study)}: {escape(title)}</th></tr>")
             for r in group:
-                v = verdict(r["holds"], r.get("expected", True)).replace("**", "")
+                v = verdict(r["holds"], r.get("expected", True), r["scale"]).replace("**", "")
                 cls = {True: "ok", False: "no", None: "na"}[r["holds"]]
                 paper = _fmt(r["paper_value"]) if r["paper_value"] is not None else "-"
                 rows.append(f"<tr><td><b>{escape(r['id'])}</b>: {escape(r['statement'])}</td>"

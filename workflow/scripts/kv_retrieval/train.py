@@ -5,12 +5,12 @@ import json
 from repro.core.io import atomic_path
 from repro.core.job import Job
 from repro.core.train import clear_state
-from repro.studies.kv_retrieval import experiments
+from repro.studies.kv_retrieval import finetune
 from repro.studies.kv_retrieval.model import adapter_state, n_trainable
 
 with Job(snakemake) as job:
     cfg, out = job.cfg, snakemake.output
-    model, tok, rows, history = experiments.train_arm(
+    model, tok, rows, history = finetune.train_arm(
         snakemake.params.arm, cfg["model"], cfg["data"], cfg["finetune"], job.seed, job.device,
         state_path=snakemake.params.state, run_hash=job.prov.stamp()["config_hash"])
     print(f"[kv_retrieval] data: {len(rows)} synthetic prompts, {rows.tokens.sum()} tokens "

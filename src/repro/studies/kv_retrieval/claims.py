@@ -57,7 +57,7 @@ def ppl(df, arm) -> pd.Series:
 
 def claims(df: pd.DataFrame, n_docs: int, ppl_tolerance: float) -> list[Claim]:
     out = []
-    for arm in ("base", "template", "plain"):
+    for arm in ("base", "template"):
         if not _arm_present(df, arm):
             raise ValueError(f"kv_retrieval claims need the {arm!r} arm's evaluation")
 
@@ -98,19 +98,26 @@ def claims(df: pd.DataFrame, n_docs: int, ppl_tolerance: float) -> list[Claim]:
         figure="kv_retrieval_positions.png",
         paper_value="a flatter U-curve for the fine-tuned GPT-3.5 (their Figure 1)"))
 
-    t_mid, p_mid = by_position(df, "template", n_docs)["middle"], by_position(df, "plain", n_docs)["middle"]
-    t_kv, p_kv = kv_acc(df, "template"), kv_acc(df, "plain")
+    t_kv = kv_acc(df, "template")
+    rule = ("means over seeds: with-template >= without-template on fictional MDQA at the middle position AND on "
+            "held-out KV accuracy (each arm on its own prompt format), and > on at least one of the two (a tie "
+            "everywhere is no edge)")
+    if _arm_present(df, "plain"):
+        t_mid, p_mid = by_position(df, "template", n_docs)["middle"], by_position(df, "plain", n_docs)["middle"]
+        p_kv = kv_acc(df, "plain")
+        measured = {"template_middle": float(t_mid.mean()), "plain_middle": float(p_mid.mean()),
+                    "template_kv": float(t_kv.mean()), "plain_kv": float(p_kv.mean()),
+                    "template_kv_se": standard_error(t_kv), "plain_kv_se": standard_error(p_kv)}
+        holds, notes = (all_finite(t_mid.mean(), p_mid.mean(), t_kv.mean(), p_kv.mean())
+                        and t_mid.mean() >= p_mid.mean() and t_kv.mean() >= p_kv.mean()
+                        and (t_mid.mean() > p_mid.mean() or t_kv.mean() > p_kv.mean())), ""
+    else:
+        measured = {"template_kv": float(t_kv.mean())}
+        holds, notes = None, "the no-template arm is not in this scale's config.arms: not measured"
     out.append(Claim(
         id="template_beats_plain",
         statement="Fine-tuning with the answer template beats fine-tuning without it",
-        rule="means over seeds: with-template >= without-template on fictional MDQA at the middle position AND on "
-             "held-out KV accuracy, and > on at least one of the two (a tie everywhere is no edge)",
-        measured={"template_middle": float(t_mid.mean()), "plain_middle": float(p_mid.mean()),
-                  "template_kv": float(t_kv.mean()), "plain_kv": float(p_kv.mean()),
-                  "template_kv_se": standard_error(t_kv), "plain_kv_se": standard_error(p_kv)},
-        holds=all_finite(t_mid.mean(), p_mid.mean(), t_kv.mean(), p_kv.mean())
-        and t_mid.mean() >= p_mid.mean() and t_kv.mean() >= p_kv.mean()
-        and (t_mid.mean() > p_mid.mean() or t_kv.mean() > p_kv.mean()),
+        rule=rule, measured=measured, holds=holds, notes=notes,
         figure="kv_retrieval_kv.png",
         paper_value="with template > without, on MDQA and on the KV task (their Figure 5)"))
 
@@ -128,7 +135,7 @@ def claims(df: pd.DataFrame, n_docs: int, ppl_tolerance: float) -> list[Claim]:
              "scale), also <= that arm's",
         measured={"base": base_ppl, "template": float(t_ppl.mean()), "ratio": ratio,
                   "facts": None if facts is None else float(facts.mean()),
-                  "plain": float(ppl(df, "plain").mean())},
+                  "plain": float(ppl(df, "plain").mean()) if _arm_present(df, "plain") else None},
         holds=ok,
         figure="kv_retrieval_perplexity.png",
         paper_value="Mistral-7B on TriviaQA: no drop after the synthetic fine-tune; real-text baselines -2.3 to -6.2"))
@@ -141,7 +148,8 @@ def claims(df: pd.DataFrame, n_docs: int, ppl_tolerance: float) -> list[Claim]:
     out.append(Claim(
         id="kv_accuracy_rises",
         statement="Fine-tuning teaches the retrieval task itself: held-out key-value accuracy rises",
-        rule="held-out KV prompts (new keys, values and gold positions; overlap with training prompts counted): "
+        rule="held-out KV prompts (new keys, values and gold positions; held-out gold pairs found in the training "
+             "prompts counted): "
              "with-template arm minus base, paired by prompt: 95% bootstrap interval above 0",
         measured={"base": float(kv_base.mean()), "template": float(t_kv.mean()), "ci_lo": lo, "ci_hi": hi,
                   "base_value_only": _value_acc(df, "base"), "template_value_only": _value_acc(df, "template"),

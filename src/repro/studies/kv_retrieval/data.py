@@ -56,9 +56,9 @@ def answer_text(gold_key: int, gold_value: int, gold_dict: int) -> str:
 
 def forced_slots(n_examples: int, frac_0: float, frac_top5: float, rng: random.Random) -> tuple[list[int], list[int]]:
     """The example indices forced to position 0 and to the top-5% range: one rng.sample of
-    round(frac_0 * n) + round(frac_top5 * n) distinct indices, the first round(frac_0 * n) of it for position 0 and
-    the rest for the top-5% range (disjoint by construction). Python's round (half to even)."""
-    n0, n5 = round(frac_0 * n_examples), round(frac_top5 * n_examples)
+    int(frac_0 * n) + int(frac_top5 * n) distinct indices (truncated, as the repo: 17 and 10 of 350), the first
+    int(frac_0 * n) of it for position 0 and the rest for the top-5% range (disjoint by construction)."""
+    n0, n5 = int(frac_0 * n_examples), int(frac_top5 * n_examples)
     if min(frac_0, frac_top5) < 0 or n0 + n5 > n_examples:
         raise ValueError(f"kv_retrieval: frac_0={frac_0} and frac_top5={frac_top5} must be >= 0 and sum to <= 1")
     picked = rng.sample(range(n_examples), n0 + n5)
@@ -166,6 +166,25 @@ def value_correct(example: KVExample, generated: str) -> bool:
     """The value alone (reported beside the full match: a small model may retrieve the value but not the name)."""
     got = parse_answer(generated)
     return got is not None and got[0] == example.gold_value
+
+
+def counter(tok) -> Callable[[str], int]:
+    """Token count of a text under `tok` (no special tokens): the budget check of make_examples."""
+    return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
+
+
+def kv_set(tok, dcfg: dict, n: int, n_dicts: int, seed: int, with_template: bool) -> list[KVExample]:
+    """n examples under the data config's token budget and forced-position shares, measured in `tok`'s tokens."""
+    return make_examples(n, n_dicts, seed, with_template, count_tokens=counter(tok), max_token=dcfg["max_token"],
+                         frac_0=dcfg["frac_0"], frac_top5=dcfg["frac_top5"])
+
+
+_PAIR_RE = re.compile(r"(\d+): (\d+)")
+
+
+def pairs_in(prompt: str) -> set[tuple[int, int]]:
+    """Every (key, value) pair written in a prompt's dictionaries."""
+    return {(int(k), int(v)) for k, v in _PAIR_RE.findall(prompt)}
 
 
 def _as_ids(out) -> list[int]:

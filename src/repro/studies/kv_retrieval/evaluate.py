@@ -1,13 +1,24 @@
-"""Evaluation: greedy generation in left-padded batches, held-out key-value accuracy, multi-document QA accuracy
-by gold position, and perplexity on a fixed held-out text."""
+"""Evaluation of any arm (base included): greedy generation in left-padded batches, held-out key-value accuracy,
+multi-document QA accuracy by gold position, and perplexity on a fixed held-out text.
+
+Evaluation sets are drawn from seed 10,000 + n (n: dictionaries or documents), disjoint from every training seed;
+the held-out KV prompts whose gold key-value pair occurs anywhere in the arm's training prompts are counted."""
 
 from __future__ import annotations
 
 import math
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
+
+from repro.studies.kv_retrieval import data as KV
+from repro.studies.kv_retrieval import mdqa as QA
+from repro.studies.kv_retrieval import model as M
+from repro.studies.kv_retrieval.heldout import HELD_OUT_TEXT
+
+EVAL_SEED = 10_000
 
 
 @torch.no_grad()
@@ -44,3 +55,52 @@ def perplexity(model, tok, text: str, window: int = 1024, device="cpu") -> float
         nll += F.cross_entropy(logits[0], chunk[0, 1:], reduction="sum").item()
         n += chunk.shape[1] - 1
     return math.exp(nll / n)
+
+
+def load_arm(source: str, fcfg: dict | None, state: dict | None, device="cpu"):
+    """The shared start, with an arm's trained tensors loaded on top (None: the base model)."""
+    model, tok = M.load(source, device)
+    if state is None:
+        return model, tok
+    if fcfg["method"] == "lora":
+        model = M.add_lora(model, fcfg["r"], fcfg["alpha"], fcfg["top_layers"])
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or not set(state) <= {k for k, _ in model.named_parameters()}:
+        raise ValueError(f"kv_retrieval checkpoint does not fit the model: unexpected keys {unexpected[:3]}")
+    return model.eval(), tok
+
+
+def evaluate_arm(model, tok, arm: str, ecfg: dict, dcfg: dict, train_prompts: list[str], device="cpu",
+                 nq_path=None, desc: str = "kv_retrieval/eval") -> tuple[pd.DataFrame, dict]:
+    """One row per evaluated prompt (task kv or mdqa, its setting, correct 0/1), and {perplexity, kv_overlap}.
+
+    Held-out KV prompts take the format the arm trained on: no answer template for `plain`, the template for
+    base (so the answer format is stated to it) and every other arm. kv_overlap counts the held-out prompts whose
+    gold (key, value) pair is written in any of the arm's training prompts."""
+    seen = set().union(*map(KV.pairs_in, train_prompts)) if train_prompts else set()
+    rows, overlap = [], 0
+    for n_dicts in ecfg["kv_dicts"]:
+        held = KV.kv_set(tok, dcfg, ecfg["kv_questions"], n_dicts, EVAL_SEED + n_dicts, arm != "plain")
+        overlap += sum((e.gold_key, e.gold_value) in seen for e in held)
+        outs = generate(model, tok, [KV.chat_prefix_ids(tok, e.prompt) for e in held], ecfg["kv_new_tokens"],
+                        ecfg["batch"], device, desc=f"{desc} kv{n_dicts}")
+        rows += [{"task": "kv", "dataset": "kv", "n_docs": n_dicts, "position": e.position, "where": "", "qid": j,
+                  "correct": float(KV.kv_correct(e, o)), "value_correct": float(KV.value_correct(e, o)),
+                  "output": o} for j, (e, o) in enumerate(zip(held, outs))]
+    sets = [("fictional", n, QA.fictional_mdqa(ecfg["qa_questions"], n, QA.positions(n, ecfg["positions"]),
+                                                EVAL_SEED + n)) for n in ecfg["qa_docs"]]
+    for n in ecfg["qa_docs"]:  # the real NQ file, when the user has it (one line says so when absent)
+        nq = QA.load_nq_oracle(nq_path, ecfg["qa_questions"], n, QA.positions(n, ecfg["positions"]), EVAL_SEED + n)
+        if nq is None:
+            break
+        sets.append(("nq", n, nq))
+    for name, n, items in sets:
+        outs = generate(model, tok, [KV.chat_prefix_ids(tok, it.prompt) for it in items], ecfg["qa_new_tokens"],
+                        ecfg["batch"], device, desc=f"{desc} {name}{n}")
+        where = dict(zip(QA.positions(n, ecfg["positions"]), ecfg["positions"]))
+        rows += [{"task": "mdqa", "dataset": name, "n_docs": n, "position": it.gold, "where": where[it.gold],
+                  "qid": it.qid, "correct": QA.best_subspan_em(o, list(it.answers)), "output": o}
+                 for it, o in zip(items, outs)]
+    ppl = perplexity(model, tok, HELD_OUT_TEXT, device=device)
+    return pd.DataFrame(rows), {"perplexity": ppl, "kv_overlap": overlap}
+

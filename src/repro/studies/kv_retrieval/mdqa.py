@@ -197,11 +197,12 @@ def fictional_mdqa(n_questions: int, n_docs: int, gold_positions: list[int], see
     if n_docs < 1:
         raise ValueError(f"kv_retrieval mdqa: n_docs must be >= 1, got {n_docs}")
     gold_positions = positions(n_docs, gold_positions)
-    items = []
-    for fq in fictional_questions(n_questions, seed, n_docs - 1):
-        items += [_item(fq.question, fq.answers, fq.gold_doc, list(fq.distractors), p, n_docs, fq.qid)
-                  for p in gold_positions]
-    return items
+    return [place(fq, p, n_docs) for fq in fictional_questions(n_questions, seed, n_docs - 1) for p in gold_positions]
+
+
+def place(fq: FictionalQuestion, position: int, n_docs: int) -> QAItem:
+    """One question with its gold document at `position` among the first n_docs - 1 distractors of its pool."""
+    return _item(fq.question, fq.answers, fq.gold_doc, list(fq.distractors), position, n_docs, fq.qid)
 
 
 def _item(question, answers, gold_doc, distractors, position, n_docs, qid) -> QAItem:
