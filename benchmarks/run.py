@@ -101,7 +101,8 @@ def dual_modes(dev, quick):
     n_params = sum(p.numel() for p in model.parameters())
     return [line("dual_modes", f"transformer train step ({cfg['n_layer']}L/{cfg['d_model']})", dev, s,
                  samples=cfg["batch"], tokens=cfg["batch"] * 2 * cfg["num_k"], params=n_params,
-                 steps=cfg["steps"], scale="small" if quick else "paper")]
+                 steps=cfg["steps"], jobs=len({str(d) for d in [cfg["delta"], *cfg.get("fig9_deltas", [])]}),
+                 scale="small" if quick else "paper")]  # one run per Figure-9 prior
 
 
 def entp(dev, quick):

@@ -45,7 +45,7 @@ def test_training_asks_slurm_for_a_gpu_when_it_will_use_one(slurm, tmp_path, con
     """With device cuda, or auto at paper scale, the training job requests --gpus=1 (plus its own runtime and
     memory). This test cluster has no GPU, so Slurm itself refuses the request: proof that it reached it."""
     repo = copy_repo(tmp_path)
-    proc = sh("snakemake results/dual_modes/checkpoints/transformer_s0.safetensors "
+    proc = sh("snakemake results/dual_modes/checkpoints/transformer_d1_16_s0.safetensors "
               f"--workflow-profile profiles/slurm --config {config}", repo, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out[-3000:]

@@ -168,3 +168,30 @@ def test_transformer_claim_requires_both_phases_and_a_close_crossover():
     assert not DC.transformer_claim([retriever]).holds
     far = _eval_table(bayes_l, bayes_r, bayes_l, bayes_r).assign(tf_vs_bayes=0.5)
     assert not DC.transformer_claim([far]).holds
+
+
+def _crossing_at(c_tf, c_bayes, delta, n=8):
+    """An evaluation table whose transformer / Bayes predictions are closer to w_1 below k = c and to the task
+    from k = c on (c = n: never)."""
+    def errs(c):
+        return [1.0 if k < c else 0.1 for k in range(n)], [0.5 if k < c else 1.0 for k in range(n)]
+    (tl, tr), (bl, br) = errs(c_tf), errs(c_bayes)
+    return _eval_table(tl, tr, bl, br, n).assign(delta=delta)
+
+
+def test_crossover_follows_bayes_across_delta_and_fails_when_it_does_not():
+    # grid for num_k 8: 0, 1, 2, 4, 7; Bayes k* 4, 2, 0 at delta 1/256, 1/16, 1 (later for smaller delta)
+    bayes = {"1/256": 4, "1/16": 2, "1": 0}
+    follows = DC.crossover_follows_claim([_crossing_at(c, c, d) for d, c in bayes.items()])
+    assert follows.holds and follows.measured["1/16"]["k_star_bayes"] == [2]
+    one_off = DC.crossover_follows_claim([_crossing_at({4: 7, 2: 4, 0: 1}[c], c, d) for d, c in bayes.items()])
+    assert one_off.holds  # one grid step late everywhere (7 is the grid's last k) still follows
+    far = DC.crossover_follows_claim([_crossing_at(0 if d == "1/256" else c, c, d) for d, c in bayes.items()])
+    assert not far.holds  # two grid steps early at the smallest delta
+    # within one step everywhere, but the transformer's crossover comes LATER as delta grows: not following
+    rising = DC.crossover_follows_claim([_crossing_at(t, c, d) for (d, c), t in zip(bayes.items(), (2, 4, 1))])
+    assert rising.measured["within_one_step"] and not rising.holds
+    never = DC.crossover_follows_claim([_crossing_at(8, 8, "1/256"), _crossing_at(2, 2, "1")])
+    assert never.holds  # no crossover within num_k on both sides is agreement
+    alone = DC.crossover_follows_claim([_crossing_at(2, 2, "1/16")])
+    assert alone.holds is None and "not measured" in alone.notes

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.workflow
 
 BUCKET = "repro-test"
 CREDS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-CKPT = "results/dual_modes/checkpoints/transformer_s0.safetensors"
+CKPT = "results/dual_modes/checkpoints/transformer_d1_16_s0.safetensors"
 
 
 def _free_port() -> int:

@@ -22,13 +22,15 @@ def test_smoke_run_writes_every_artifact(smoke):
     assert {c["id"] for c in claims} == {"retrieval_then_learning", "no_retrieval_large_delta",
                                         "posterior_concentrates", "crossover_nonincreasing", "closer_task_lower_risk",
                                         "early_ascent",
-                                        "transformer_tracks_bayes"}
+                                        "transformer_tracks_bayes", "crossover_follows_bayes"}
     assert all(c["holds"] is None and c["scale"] == "smoke" and c["measured"] for c in claims)
-    ev = pd.read_parquet(res / "metrics/transformer_s0.parquet")
+    ev = pd.read_parquet(res / "metrics/transformer_d1_16_s0.parquet")
     assert {"k", "tf_err_learning", "bayes_err_learning", "tf_vs_bayes"} <= set(ev.columns) and len(ev) == 8
+    assert set(pd.read_parquet(res / "metrics/transformer_d1_4_s0.parquet").delta) == {"1/4"}  # Figure 9's prior
     ea = pd.read_parquet(res / "metrics/early_ascent_d1.parquet")
     assert ea.k.tolist() == [0, 1, 4, 16, 64, 256] and (ea.risk > 0).all()
-    for fig in ["fig4_modes", "fig4_posterior", "fig5_closer_task", "fig6_early_ascent", "transformer_vs_bayes"]:
+    for fig in ["fig4_modes", "fig4_posterior", "fig5_closer_task", "fig6_early_ascent", "transformer_vs_bayes",
+                "fig9_crossover"]:
         assert (res / f"figures/{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (smoke / "results/REPORT.md").read_text()
     assert all(c["id"] in report for c in claims)
@@ -129,7 +131,7 @@ def test_smoke_run_writes_every_artifact(smoke):
     assert "## kv_retrieval" in report
     prov = json.loads((res / "claims.json.provenance.json").read_text())
     assert prov["scale"] == "smoke" and len(prov["git_revision"]) >= 40
-    assert not (smoke / "scratch/dual_modes/transformer_s0.state.pt").exists()  # cleared after success
+    assert not (smoke / "scratch/dual_modes/transformer_d1_16_s0.state.pt").exists()  # cleared after success
 
 
 def test_finished_tree_has_nothing_to_do(smoke):
@@ -235,7 +237,7 @@ def test_dvc_restore_from_a_remote_needs_no_recompute(smoke, tmp_path):
     sh(f"git clone -q {origin} {clone}", tmp_path)
     assert not (clone / "results/dual_modes/claims.json").exists()
     sh("dvc pull -q", clone)
-    assert (clone / "results/dual_modes/checkpoints/transformer_s0.safetensors").exists()
+    assert (clone / "results/dual_modes/checkpoints/transformer_d1_16_s0.safetensors").exists()
     sh("snakemake --touch --cores 1", clone)
     assert planned_rules(clone) == {}
     metrics = sh("dvc metrics show --json", clone).stdout

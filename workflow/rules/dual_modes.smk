@@ -1,5 +1,17 @@
+from fractions import Fraction
+
 # dual_modes: Bayes-optimal ICL under a Gaussian task mixture (Figures 4-6) and a trained transformer.
-# Flow: three Monte Carlo sweeps + train -> evaluate, then figures and claims.
+# Flow: three Monte Carlo sweeps + train -> evaluate per prior delta, then figures and claims.
+
+DM_TF = study_cfg("dual_modes", "transformer")
+# The headline delta first, then Figure 9's other priors, as numerator_denominator in file names (1/16: 1_16).
+DM_TAGS = list(
+    dict.fromkeys(
+        f"{Fraction(str(d)).numerator}_{Fraction(str(d)).denominator}"
+        for d in [DM_TF["delta"]] + DM_TF.get("fig9_deltas", [])
+    )
+)
+DM_DELTAS = [t.replace("_", "/") for t in DM_TAGS]
 
 
 rule dual_modes_modes:
@@ -77,12 +89,14 @@ rule dual_modes_train:
     input:
         lib=lib("workflow/scripts/dual_modes/train.py"),
     output:
-        model="results/dual_modes/checkpoints/transformer_s{seed}.safetensors",
-        history="results/dual_modes/metrics/train_history_s{seed}.parquet",
+        model="results/dual_modes/checkpoints/transformer_d{delta}_s{seed}.safetensors",
+        history="results/dual_modes/metrics/train_history_d{delta}_s{seed}.parquet",
     log:
-        "logs/dual_modes/train_s{seed}.log",
+        "logs/dual_modes/train_d{delta}_s{seed}.log",
     benchmark:
-        "results/dual_modes/benchmarks/train_s{seed}.tsv"
+        "results/dual_modes/benchmarks/train_d{delta}_s{seed}.tsv"
+    wildcard_constraints:
+        delta=r"\d+_\d+",
     conda:
         ENV
     threads: 8  # capped at --cores; CPU training uses them all
@@ -91,14 +105,17 @@ rule dual_modes_train:
         runtime=90,
         mem_mb=8000,
     params:
-        cfg=omit(study_cfg("dual_modes", "transformer"), "eval_prompts"),
+        cfg=lambda w: {
+            **omit(DM_TF, "eval_prompts", "fig9_deltas"),
+            "delta": w.delta.replace("_", "/"),
+        },
         seed="{seed}",
         device=CFG["device"],
         scale=SCALE,
         # Resume state lives outside declared outputs: Snakemake deletes those when a job fails.
-        state="scratch/dual_modes/transformer_s{seed}.state.pt",
+        state="scratch/dual_modes/transformer_d{delta}_s{seed}.state.pt",
     message:
-        "dual_modes: training the transformer on the mixture prior, seed {wildcards.seed}"
+        "dual_modes: training the transformer on the mixture prior (delta {wildcards.delta}), seed {wildcards.seed}"
     script:
         "../scripts/dual_modes/train.py"
 
@@ -108,11 +125,13 @@ rule dual_modes_evaluate:
         model=rules.dual_modes_train.output.model,
         lib=lib("workflow/scripts/dual_modes/evaluate.py"),
     output:
-        table="results/dual_modes/metrics/transformer_s{seed}.parquet",
+        table="results/dual_modes/metrics/transformer_d{delta}_s{seed}.parquet",
     log:
-        "logs/dual_modes/evaluate_s{seed}.log",
+        "logs/dual_modes/evaluate_d{delta}_s{seed}.log",
     benchmark:
-        "results/dual_modes/benchmarks/evaluate_s{seed}.tsv"
+        "results/dual_modes/benchmarks/evaluate_d{delta}_s{seed}.tsv"
+    wildcard_constraints:
+        delta=r"\d+_\d+",
     conda:
         ENV
     threads: 8  # capped at --cores; CPU training uses them all
@@ -121,14 +140,15 @@ rule dual_modes_evaluate:
         runtime=30,
         mem_mb=8000,
     params:
-        cfg=pick(
-            study_cfg("dual_modes", "transformer"), "delta", "num_k", "eval_prompts"
-        ),
+        cfg=lambda w: {
+            **pick(DM_TF, "num_k", "eval_prompts"),
+            "delta": w.delta.replace("_", "/"),
+        },
         seed="{seed}",
         device=CFG["device"],
         scale=SCALE,
     message:
-        "dual_modes: transformer vs Bayes on in-context prompts, seed {wildcards.seed}"
+        "dual_modes: transformer vs Bayes on in-context prompts (delta {wildcards.delta}), seed {wildcards.seed}"
     script:
         "../scripts/dual_modes/evaluate.py"
 
@@ -141,8 +161,13 @@ rule dual_modes_figures:
             rules.dual_modes_early_ascent.output.table,
             d=study_cfg("dual_modes", "early_ascent", "dims"),
         ),
-        evals=expand(rules.dual_modes_evaluate.output.table, seed=SEEDS),
-        histories=expand(rules.dual_modes_train.output.history, seed=SEEDS),
+        evals=expand(
+            rules.dual_modes_evaluate.output.table, delta=DM_TAGS[0], seed=SEEDS
+        ),
+        histories=expand(
+            rules.dual_modes_train.output.history, delta=DM_TAGS[0], seed=SEEDS
+        ),
+        fig9=expand(rules.dual_modes_evaluate.output.table, delta=DM_TAGS, seed=SEEDS),
         lib=lib("workflow/scripts/dual_modes/figures.py"),
     output:
         modes=report(
@@ -170,6 +195,11 @@ rule dual_modes_figures:
             caption="../report/dual_modes/transformer_vs_bayes.rst",
             category="dual_modes",
         ),
+        fig9=report(
+            "results/dual_modes/figures/fig9_crossover.png",
+            caption="../report/dual_modes/fig9_crossover.rst",
+            category="dual_modes",
+        ),
     log:
         "logs/dual_modes/figures.log",
     localrule: True
@@ -191,7 +221,7 @@ rule dual_modes_claims:
             rules.dual_modes_early_ascent.output.table,
             d=study_cfg("dual_modes", "early_ascent", "dims"),
         ),
-        evals=expand(rules.dual_modes_evaluate.output.table, seed=SEEDS),
+        evals=expand(rules.dual_modes_evaluate.output.table, delta=DM_TAGS, seed=SEEDS),
         lib=lib("workflow/scripts/dual_modes/claims.py"),
     output:
         claims="results/dual_modes/claims.json",
@@ -203,7 +233,7 @@ rule dual_modes_claims:
         ENV
     params:
         scale=SCALE,
-        transformer_delta=study_cfg("dual_modes", "transformer", "delta"),
+        transformer_delta=DM_DELTAS[0],
     message:
         "dual_modes: checking the paper's claims"
     script:

@@ -14,3 +14,4 @@ with Job(snakemake) as job:
     save_figure(figures.early_ascent([read_parquet(p) for p in i.ascent]), o.ascent, job.prov)
     save_figure(figures.transformer_vs_bayes([read_parquet(p) for p in i.evals],
                                              [read_parquet(p) for p in i.histories]), o.transformer, job.prov)
+    save_figure(figures.fig9_crossover([read_parquet(p) for p in i.fig9]), o.fig9, job.prov)

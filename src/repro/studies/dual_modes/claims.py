@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from repro.core.claims import Claim
+from repro.core.config import number
 
 RETRIEVAL_RATIO = 0.5  # "retrieval mode": prediction gets twice as close (MSE) to w_1 as the task itself is
 ASCENT_SIGMAS = 2.0  # the bump must exceed this many paired Monte Carlo standard errors
@@ -168,6 +169,52 @@ def transformer_claim(evals: list[pd.DataFrame], delta: str | None = None) -> Cl
         notes="delta is the Regular4 prior the transformer is trained and evaluated on (config: transformer.delta).")
 
 
-def all_claims(fig4, fig5, ascent_tables, evals, transformer_delta=None) -> list[Claim]:
+def grid_position(grid: list[int], k_star: int) -> int:
+    """Index of a crossover on the comparison grid; a crossover beyond the grid (learning never ahead) is one
+    position past its end, so "no crossover within num_k" on both sides counts as agreement."""
+    return grid.index(k_star) if k_star in grid else len(grid)
+
+
+def crossovers(ev: pd.DataFrame) -> tuple[int, int, list[int]]:
+    """(transformer k*, Bayes k*, grid) of one evaluation table, on the grid 0, 1, 2, 4, .., num_k - 1."""
+    grid = power2_grid(len(ev))
+    g = ev.set_index("k").loc[grid]
+    return (crossover_k(grid, g.tf_err_learning, g.tf_err_retrieval),
+            crossover_k(grid, g.bayes_err_learning, g.bayes_err_retrieval), grid)
+
+
+def crossover_follows_claim(evals: list[pd.DataFrame]) -> Claim:
+    """Figure 9: one transformer per Regular4 prior delta; its crossover k* against the Bayes k* across delta."""
+    per = {}
+    for ev in evals:
+        ks_t, ks_b, grid = crossovers(ev)
+        d = per.setdefault(str(ev.delta.iloc[0]), {"k_star_tf": [], "k_star_bayes": [], "steps_apart": [],
+                                                   "pos_tf": [], "value": number(ev.delta.iloc[0])})
+        d["k_star_tf"].append(ks_t)
+        d["k_star_bayes"].append(ks_b)
+        d["pos_tf"].append(grid_position(grid, ks_t))
+        d["steps_apart"].append(abs(grid_position(grid, ks_t) - grid_position(grid, ks_b)))
+    order = sorted(per, key=lambda d: per[d]["value"])  # increasing delta
+    tf_pos = [float(np.median(per[d]["pos_tf"])) for d in order]
+    close = all(max(per[d]["steps_apart"]) <= 1 for d in order)
+    monotone = all(a >= b for a, b in zip(tf_pos, tf_pos[1:]))
+    measured = {d: {k: per[d][k] for k in ("k_star_tf", "k_star_bayes", "steps_apart")} for d in order}
+    return Claim(
+        id="crossover_follows_bayes",
+        statement="Across priors delta, the trained transformer's retrieval-to-learning crossover follows the Bayes "
+                  "crossover (Figure 9).",
+        rule="one transformer per Regular4 delta (config transformer.delta and fig9_deltas), at least 2 deltas: "
+             "for every delta and seed the transformer's k* lies within one step of the Bayes k* on the grid "
+             "0,1,2,4,..,num_k-1 (no crossover within num_k counts as one step past the end), and the transformer's "
+             "k* (median over seeds) does not increase with delta",
+        measured={**measured, "within_one_step": close, "tf_nonincreasing": monotone},
+        holds=(close and monotone) if len(order) >= 2 else None,
+        figure="fig9_crossover.png",
+        paper_value="Figure 9: delta = 1/4^a, a = 0..4; the transformer's curves follow Bayes' at every delta",
+        notes="" if len(order) >= 2 else "one delta trained at this scale (config transformer.fig9_deltas is "
+                                          "empty): not measured")
+
+
+def all_claims(fig4, fig5, ascent_tables, evals, transformer_delta=None, fig9_evals=None) -> list[Claim]:
     return [*modes_claims(fig4), closer_task_claim(fig5), early_ascent_claim(ascent_tables),
-            transformer_claim(evals, transformer_delta)]
+            transformer_claim(evals, transformer_delta), crossover_follows_claim(fig9_evals or evals)]

@@ -113,3 +113,34 @@ def transformer_vs_bayes(evals: list[pd.DataFrame], histories: list[pd.DataFrame
     c.set_title("Training loss")
     c.legend(fontsize=8)
     return fig
+
+
+def fig9_crossover(evals: list[pd.DataFrame]):
+    """Figure 9 summary: the crossover k* against the prior's delta, Bayes (line) and transformer (dots per seed),
+    on the comparison grid; a crossover beyond num_k sits one position past the grid's end."""
+    from repro.core.config import number
+    from repro.studies.dual_modes.claims import crossovers, grid_position
+
+    rows = []
+    for ev in evals:
+        ks_t, ks_b, grid = crossovers(ev)
+        rows.append((number(ev.delta.iloc[0]), str(ev.delta.iloc[0]), grid_position(grid, ks_t),
+                     grid_position(grid, ks_b)))
+    rows.sort()
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    deltas = sorted({(v, lab) for v, lab, _, _ in rows})
+    x = {lab: i for i, (_, lab) in enumerate(deltas)}
+    bayes = {lab: b for _, lab, _, b in rows}
+    ax.plot([x[lab] for _, lab in deltas], [bayes[lab] for _, lab in deltas], "--", color="k", marker="s",
+            label="Bayes k*")
+    ax.scatter([x[lab] + 0.05 for _, lab, _, _ in rows], [t for _, _, t, _ in rows], color="C3", zorder=3,
+               label="transformer k* (one per seed)")
+    ticks = grid + ["none"]
+    ax.set_yticks(range(len(ticks)), [str(t) for t in ticks])
+    ax.set_xticks(range(len(deltas)), [lab for _, lab in deltas])
+    ax.set_xlabel("prior delta (sigma_mu^2 / sigma_x^2)")
+    ax.set_ylabel("crossover k* (grid)")
+    ax.set_title("Figure 9: retrieval-to-learning crossover")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

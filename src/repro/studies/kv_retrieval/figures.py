@@ -55,6 +55,7 @@ def kv(df: pd.DataFrame):
         stats = [_mean_ci(sub[(sub.arm == arm) & (sub.n_docs == n)]["correct"]) for n in counts]
         m, lo, hi = map(np.array, zip(*stats))
         ax.errorbar(counts, m, yerr=[lo, hi], marker="o", capsize=3, label=LABEL[arm])
+    ax.set_xticks(counts)
     ax.set_xlabel("dictionaries in the prompt")
     ax.set_ylabel("held-out KV accuracy (value and dictionary)")
     ax.set_ylim(-0.02, 1.02)

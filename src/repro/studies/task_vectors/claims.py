@@ -1,9 +1,11 @@
 """task_vectors claims, each computed from the evaluation tables by the rule it states.
 
 Scores are accuracy (offset family; higher is better) or MSE (regression; lower is better); `better(a, b)`
-hides the direction. All verdicts use per-prompt task vectors (averaging over prompts of a task makes a weak
-model look good); task-averaged numbers are reported beside them. The OOD claims are expected at paper scale
-only; the brief expects the first two at small scale.
+hides the direction. Emergence follows the brief's protocol: task-averaged vectors for a finite task family
+(offsets), per-prompt vectors for a continuous one; every other variant (per-prompt, the query-preserving added
+patch, a linear probe of the task) is reported beside it, with the variants under which the rule would hold.
+The strong-vector claim is judged at the prescribed layer with per-prompt vectors (what TVP-loss trains). The OOD
+claims are expected at paper scale only; the brief expects the first two at small scale.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ def all_claims(tvp: pd.DataFrame, ood: pd.DataFrame, layers: dict) -> list[Claim
     metric = tvp.metric.iloc[0]
     better = _better(metric)
     pp = tvp[tvp.vectors == "per-prompt"].groupby(["model", "layer"])[["tvp", "icl", "zero_shot"]].mean()
-    avg = tvp[tvp.vectors == "task-averaged"].groupby(["model", "layer"]).tvp.mean()
+    by_vectors = tvp.groupby(["vectors", "model", "layer"]).tvp.mean()
+    present = set(zip(tvp.vectors, tvp.model))
+    variants = [v for v in ("per-prompt", "task-averaged", "task-added") if v in set(tvp.vectors)]
+    protocol = "task-averaged" if "task-averaged" in variants else "per-prompt"  # the brief's, per family
     base = [m for m, lay in layers.items() if lay is None]
     tvp_models = sorted((m for m, lay in layers.items() if lay is not None), key=lambda m: layers[m])
 
@@ -34,21 +39,32 @@ def all_claims(tvp: pd.DataFrame, ood: pd.DataFrame, layers: dict) -> list[Claim
         best = g.tvp.idxmax() if metric == "accuracy" else g.tvp.idxmin()
         row = {"icl": float(g.icl.iloc[0]), "zero_shot": float(g.zero_shot.iloc[0]), "best_layer": int(best),
                "best_tvp": float(g.tvp.loc[best])}
-        if m in avg.index.get_level_values(0):
-            a = avg.loc[m]
-            row["best_tvp_task_averaged"] = float(a.max() if metric == "accuracy" else a.min())
+        for v in variants + ["linear probe"]:
+            if (v, m) not in present:
+                continue
+            a = by_vectors.loc[(v, m)]
+            best_v = a.idxmax() if metric == "accuracy" or v == "linear probe" else a.idxmin()
+            row[f"best_{v}"], row[f"best_layer_{v}"] = float(a.loc[best_v]), int(best_v)
         if layers.get(m) is not None:
             row["tvp_at_prescribed_layer"] = float(g.tvp.loc[layers[m]])
         return row
 
     s = {m: summary(m) for m in layers}
     b = s[base[0]] if base else None
+
+    def emerges(best):
+        if b is None:
+            return False
+        if metric == "accuracy":
+            return b["zero_shot"] + MARGIN < best < b["icl"]
+        return b["icl"] < best < (1 - MARGIN) * b["zero_shot"]
+
+    emerge = emerges(b[f"best_{protocol}"]) if b else False
+    carried_by = [v for v in variants if emerges(b[f"best_{v}"])] if b else []
     if metric == "accuracy":
-        emerge = b is not None and b["zero_shot"] + MARGIN < b["best_tvp"] < b["icl"]
         strong = {m: s[m]["tvp_at_prescribed_layer"] >= TVP_NEAR_ICL[metric] * s[m]["icl"]
                   and s[m]["icl"] >= b["icl"] - ICL_NOT_WORSE[metric] for m in tvp_models} if b else {}
     else:
-        emerge = b is not None and b["icl"] < b["best_tvp"] < (1 - MARGIN) * b["zero_shot"]
         strong = {m: s[m]["tvp_at_prescribed_layer"] <= TVP_NEAR_ICL[metric] * s[m]["icl"]
                   and s[m]["icl"] <= (1 + ICL_NOT_WORSE[metric]) * b["icl"] for m in tvp_models} if b else {}
 
@@ -65,9 +81,11 @@ def all_claims(tvp: pd.DataFrame, ood: pd.DataFrame, layers: dict) -> list[Claim
         Claim("task_vectors_emerge",
               "Without TVP-loss, task vectors emerge: TVP at the best layer is clearly better than zero-shot, but "
               "worse than ICL.",
-              f"baseline, per-prompt vectors: zero-shot + {MARGIN} < max_l TVP(l) < ICL (accuracy), or "
-              f"ICL < min_l TVP(l) < {1 - MARGIN:g} x zero-shot (MSE)",
-              s.get(base[0], {}) if base else {}, holds=bool(emerge), figure="tvp_by_layer.png",
+              f"baseline, {protocol} vectors replacing the zero-shot residual at '->' (the brief's protocol for "
+              f"this task family): zero-shot + {MARGIN} < max_l TVP(l) < ICL (accuracy), or ICL < min_l TVP(l) < "
+              f"{1 - MARGIN:g} x zero-shot (MSE); the same rule under the other variants reported in carried_by",
+              {**(s.get(base[0], {}) if base else {}), "protocol": protocol, "carried_by": carried_by},
+              holds=bool(emerge), figure="tvp_by_layer.png",
               paper_value="qualitative (weak, non-local task vectors)"),
         Claim("tvp_loss_strong_vectors",
               "TVP-loss forms a strong task vector at the prescribed layer without hurting ICL.",

@@ -1,4 +1,11 @@
-"""Evaluation of one trained model: TVP at every layer, ICL in and out of distribution, task-vector geometry."""
+"""Evaluation of one trained model: TVP at every layer, ICL in and out of distribution, task-vector geometry.
+
+TVP variants (the offset family has finitely many tasks): each prompt's own vector theta_l(P) replacing h_l(Z)
+at "->"; the task's mean vector replacing it (the brief's protocol for finite tasks); and a query-preserving
+patch that *adds* the task's mean vector minus the all-task mean to h_l(Z), so Z keeps its own query (from layer 1
+on a replacement also overwrites the query that block 0 copies into "->"). A linear probe reads the task from
+theta_l on held-out prompts. The sweep lives here, not in tvp.py, which training imports: a new evaluation must
+not retrain the models."""
 
 from __future__ import annotations
 
@@ -7,7 +14,59 @@ import torch
 
 from repro.models.gpt import GPT
 from repro.studies.task_vectors import data as D
-from repro.studies.task_vectors.tvp import icl_forward, out, score, sweep
+from repro.studies.task_vectors.tvp import icl_forward, out, score, tvp_forward
+
+
+VECTORS = ("per-prompt", "task-averaged", "task-added")
+
+
+def _task_means(theta: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+    """Each prompt's row replaced by the mean vector of its task."""
+    means = {int(t): theta[task == t].mean(0) for t in task.unique()}
+    return torch.stack([means[int(t)] for t in task])
+
+
+@torch.no_grad()
+def sweep(model: GPT, b: Batch, discrete: bool, vectors: str = "per-prompt") -> dict:
+    """ICL, zero-shot and TVP at every layer on one evaluation batch, with one kind of vector (VECTORS):
+    per-prompt theta_l(P) replacing h_l(Z); the task's mean theta replacing it; or h_l(Z) + (task mean - mean
+    over all tasks), which keeps Z's own query in the residual. The last two need a finite task family.
+    Returns {"icl": s, "zero_shot": s, "tvp": [s_0, ..., s_n]} with s the mean score."""
+    if vectors not in VECTORS:
+        raise ValueError(f"task_vectors: vectors must be one of {VECTORS}, got {vectors!r}")
+    layers = list(range(model.cfg.n_layer + 1))
+    icl, thetas = icl_forward(model, b, layers)
+    zs, own = model(b.Z, read=layers)
+    res = {"icl": float(score(out(icl[:, -1], discrete), b.y[:, -1], discrete).mean()),
+           "zero_shot": float(score(out(zs[:, -1], discrete), b.yz, discrete).mean()), "tvp": []}
+    for layer in layers:
+        theta = thetas[layer]
+        if vectors == "task-averaged":
+            theta = _task_means(theta, b.task)
+        elif vectors == "task-added":
+            theta = own[layer][:, -1] + _task_means(theta, b.task) - theta.mean(0)
+        pred = out(tvp_forward(model, b.Z, theta, layer), discrete)
+        res["tvp"].append(float(score(pred, b.yz, discrete).mean()))
+    return res
+
+
+@torch.no_grad()
+def task_probe(model: GPT, fit: Batch, test: Batch) -> list[float]:
+    """Held-out accuracy, per layer, of a linear (multinomial logistic) probe that reads the task from
+    theta_l(P): fitted on the prompts of `fit`, scored on the disjoint prompts of `test`."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    layers = list(range(model.cfg.n_layer + 1))
+    _, tf = icl_forward(model, fit, layers)
+    _, tt = icl_forward(model, test, layers)
+    out_ = []
+    for layer in layers:
+        probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+        probe.fit(tf[layer].float().cpu().numpy(), fit.task.cpu().numpy())
+        out_.append(float(probe.score(tt[layer].float().cpu().numpy(), test.task.cpu().numpy())))
+    return out_
 
 
 def eval_batch(task_cfg: dict, n: int, k: int, g: torch.Generator, **ood) -> D.Batch:
@@ -20,15 +79,21 @@ def eval_batch(task_cfg: dict, n: int, k: int, g: torch.Generator, **ood) -> D.B
 
 @torch.no_grad()
 def tvp_table(model: GPT, task_cfg: dict, n: int, device) -> pd.DataFrame:
-    """One row per (vectors, layer): per-prompt and (offset family) task-averaged task vectors."""
+    """One row per (vectors, layer): TVP with per-prompt vectors and, for the offset family, with task-averaged
+    vectors, with the query-preserving added patch, and the held-out accuracy of a linear probe of the task
+    ("linear probe": fitted on other prompts of the same tasks, drawn from another seed)."""
     g = torch.Generator(device=device).manual_seed(10**6 + 1)
     b = eval_batch(task_cfg, n, task_cfg["k"], g)
     discrete = D.is_discrete(task_cfg)
     rows = []
-    for averaged in ([False, True] if discrete else [False]):
-        r = sweep(model, b, discrete, averaged)
-        rows += [{"vectors": "task-averaged" if averaged else "per-prompt", "layer": layer, "tvp": s, "icl": r["icl"],
-                  "zero_shot": r["zero_shot"]} for layer, s in enumerate(r["tvp"])]
+    for vectors in (VECTORS if discrete else VECTORS[:1]):
+        r = sweep(model, b, discrete, vectors)
+        rows += [{"vectors": vectors, "layer": layer, "tvp": s, "icl": r["icl"], "zero_shot": r["zero_shot"]}
+                 for layer, s in enumerate(r["tvp"])]
+    if discrete:
+        fit = eval_batch(task_cfg, n, task_cfg["k"], torch.Generator(device=device).manual_seed(10**6 + 2))
+        rows += [{"vectors": "linear probe", "layer": layer, "tvp": s, "icl": r["icl"], "zero_shot": r["zero_shot"]}
+                 for layer, s in enumerate(task_probe(model, fit, b))]
     return pd.DataFrame(rows).assign(metric="accuracy" if discrete else "mse")
 
 

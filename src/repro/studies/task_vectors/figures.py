@@ -8,17 +8,21 @@ import pandas as pd
 
 
 def tvp_by_layer(tvp: pd.DataFrame, layers: dict):
-    """TVP score per layer for every model (solid: per-prompt vectors, dashed: task-averaged), with the
-    model's ICL (dotted) and zero-shot (dash-dot) scores; the prescribed TVP-loss layer is shaded."""
+    """TVP score per layer for every model (per-prompt vectors, task-averaged, the query-preserving added patch)
+    and the held-out accuracy of a linear probe of the task, with the model's ICL (dotted) and zero-shot
+    (dash-dot) scores; the prescribed TVP-loss layer is shaded."""
     models = sorted(tvp.model.unique(), key=lambda m: (layers.get(m) is not None, layers.get(m) or 0))
     fig, axes = plt.subplots(1, len(models), figsize=(4.6 * len(models), 4), squeeze=False, sharey=True)
     metric = tvp.metric.iloc[0]
     for ax, m in zip(axes[0], models):
         g = tvp[tvp.model == m]
-        for vec, ls in (("per-prompt", "-"), ("task-averaged", "--")):
+        for vec, ls, color, label in (("per-prompt", "-", "C0", "TVP, per-prompt vectors"),
+                                      ("task-averaged", "--", "C0", "TVP, task-averaged vectors"),
+                                      ("task-added", "-", "C4", "TVP, + task mean (query kept)"),
+                                      ("linear probe", ":", "C7", "linear probe of the task (held out)")):
             h = g[g.vectors == vec].groupby("layer").tvp.mean()
             if len(h):
-                ax.plot(h.index, h.values, ls, marker="o", color="C0", label=f"TVP, {vec} vectors")
+                ax.plot(h.index, h.values, ls, marker="o", ms=4, color=color, label=label)
         ax.axhline(g.icl.mean(), color="C2", ls=":", label="ICL (full prompt)")
         ax.axhline(g.zero_shot.mean(), color="C3", ls="-.", label="zero-shot")
         if layers.get(m) is not None:

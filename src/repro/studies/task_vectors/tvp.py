@@ -40,24 +40,3 @@ def zero_shot(model: GPT, Z: torch.Tensor) -> torch.Tensor:
 def score(pred: torch.Tensor, y: torch.Tensor, discrete: bool) -> torch.Tensor:
     """Per-example accuracy (discrete) or squared error (regression)."""
     return (pred.argmax(-1) == y).float() if discrete else (pred - y) ** 2
-
-
-@torch.no_grad()
-def sweep(model: GPT, b: Batch, discrete: bool, averaged: bool = False) -> dict:
-    """ICL, zero-shot and TVP at every layer on one evaluation batch.
-
-    averaged: use the mean task vector of each task (offset family) instead of each prompt's own vector.
-    Returns {"icl": s, "zero_shot": s, "tvp": [s_0, ..., s_n]} with s the mean score.
-    """
-    layers = list(range(model.cfg.n_layer + 1))
-    icl, thetas = icl_forward(model, b, layers)
-    res = {"icl": float(score(out(icl[:, -1], discrete), b.y[:, -1], discrete).mean()),
-           "zero_shot": float(score(out(zero_shot(model, b.Z), discrete), b.yz, discrete).mean()), "tvp": []}
-    for layer in layers:
-        theta = thetas[layer]
-        if averaged:
-            means = {int(t): theta[b.task == t].mean(0) for t in b.task.unique()}
-            theta = torch.stack([means[int(t)] for t in b.task])
-        pred = out(tvp_forward(model, b.Z, theta, layer), discrete)
-        res["tvp"].append(float(score(pred, b.yz, discrete).mean()))
-    return res
