@@ -125,4 +125,4 @@ def test_dvc_repro_runs_the_study_through_snakemake(pushed, tmp_path):
     assert (clone / CKPT).exists() and not (clone / "results/ftc").exists()  # only that stage ran
     assert "up to date" in _dvc("dvc status dual_modes", clone).stdout.lower()
     recs = json.loads((clone / "results/dual_modes/claims.json").read_text())
-    assert len(recs) == 7 and all(r["scale"] == "smoke" for r in recs)
+    assert len(recs) == 8 and all(r["scale"] == "smoke" for r in recs)

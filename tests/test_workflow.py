@@ -67,7 +67,7 @@ def test_smoke_run_writes_every_artifact(smoke):
     assert {c["id"] for c in json.loads((tv / "claims.json").read_text())} == {
         "task_vectors_emerge", "tvp_loss_strong_vectors", "tvp_loss_improves_ood", "deeper_layer_helps_more"}
     sweep = pd.read_parquet(tv / "metrics/tvp_tvp_l1_s0.parquet")
-    assert sorted(sweep.layer.unique()) == [0, 1, 2] and set(sweep.vectors) == {"per-prompt", "task-averaged"}
+    assert sorted(sweep.layer.unique()) == [0, 1, 2] and set(sweep.vectors) == {"per-prompt", "task-averaged", "task-added", "linear probe"}
     assert sweep.tvp.between(0, 1).all()
     for fig in ["tvp_by_layer", "task_vector_pca", "ood_icl"]:
         assert (tv / f"figures/{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -190,7 +190,7 @@ def test_entp_changes_rerun_only_entp(smoke):
 
 def test_new_seed_adds_jobs_and_reruns_nothing_else(smoke):
     plan = planned_rules(smoke, "--config seeds=[0,1]")
-    assert plan == {"dual_modes_train": 1, "dual_modes_evaluate": 1, "dual_modes_figures": 1,
+    assert plan == {"dual_modes_train": 2, "dual_modes_evaluate": 2, "dual_modes_figures": 1,
                     "dual_modes_claims": 1, "entp_count3": 2, "entp_figures": 1, "entp_claims": 1,
                     "task_vectors_train": 2, "task_vectors_evaluate": 2, "task_vectors_figures": 1,
                     "task_vectors_claims": 1, "task_superposition_train": 1, "task_superposition_evaluate": 1,
