@@ -136,6 +136,26 @@ def entp(dev, quick):
             out.append(line("entp", f"count3 train step, {name} as the paper's per-position loop", dev, s_loop,
                             samples=cfg["batch"], scale="small" if quick else "paper",
                             batched_speedup=s_loop / s))
+    # addition by the ENTP repository's objective: packed blocks, a loss on every character (the encoder runs
+    # every prefix of every block)
+    add = cfg_of("entp", "small" if quick else "paper")["addition"]
+    lm, mc = add["lm"], add["model"]
+    x = torch.randint(0, D.ADD_VOCAB, (lm["batch"], lm["block"] + 1), generator=g, device=dev)
+    every = torch.arange(lm["block"], device=dev)
+    n_jobs = len(add["formats"]) * len(add["n_train"]) * len(add["seeds"])
+    for arch in ("encoder", "decoder"):
+        torch.manual_seed(0)
+        model = make_model(arch, mc["n_layer"], mc["n_head"], mc["d_model"], D.ADD_VOCAB, lm["block"]).to(dev)
+
+        def lm_loss(m):
+            logits = next_token_logits(m, x[:, :-1], every, add["buckets"])
+            return F.cross_entropy(logits.flatten(0, 1).float(), x[:, 1:].flatten())
+        s = per_step(trainer(model, lm_loss, dev), dev, 3 if quick else 10)
+        n_tok = lm["batch"] * lm["block"] * (lm["block"] / 2 if arch == "encoder" else 1)
+        out.append(line("entp", f"addition train step, every character, {arch} {mc['n_layer']}L/{mc['d_model']} "
+                        f"(batch {lm['batch']} x block {lm['block']})", dev, s, samples=lm["batch"], tokens=n_tok,
+                        params=sum(p.numel() for p in model.parameters()), steps=lm["steps"], jobs=n_jobs,
+                        scale="small" if quick else "paper"))
     return out
 
 

@@ -3,6 +3,7 @@ generation = teacher forcing, a tiny encoder actually learning, and the claim ru
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -93,9 +94,65 @@ def test_addition_encoding_round_trips():
     assert plen.tolist() == [len(f"${x}+{y}=") for x, y in zip(a.tolist(), b.tolist())]
 
 
-def test_splits_are_disjoint_and_lengths_as_asked():
-    (tr, _, _), (te, _, _) = D.addition_split(300, 200, 2, seed=0)
-    assert not {D.decode(r) for r in tr} & {D.decode(r) for r in te}
+def test_entp_split_follows_the_repository_recipe():
+    train, test = D.entp_addition_split(1250, 500, 3, seed=0, top_keep=0.1)
+    assert len(train) == 1250 and len(test) == 500
+    assert not {tuple(p) for p in train.tolist()} & {tuple(p) for p in test.tolist()}
+    one = [(i, j) for i in range(10) for j in range(10)]
+    assert [tuple(p) for p in train[-100:].tolist()] == one  # every one-digit pair, in training only
+    nd = lambda p: np.maximum(D.n_digits(p[:, 0]), D.n_digits(p[:, 1]))  # noqa: E731
+    assert (nd(test) > 1).all() and (nd(train[:-100]) > 1).all()
+    # the kept universe: all 9,900 two-digit pairs and a tenth of the 990,000 three-digit ones
+    assert abs((nd(test) == 2).mean() - 9900 / (9900 + 99000)) < 0.01
+    # stratified by (digits, carries): test and training strata in proportion
+    key = lambda p: nd(p) * 10 + D.count_carries(p[:, 0], p[:, 1])  # noqa: E731
+    tr, te = np.unique(key(train[:-100]), return_counts=True), np.unique(key(test), return_counts=True)
+    assert tr[0].tolist() == te[0].tolist()
+    assert np.abs(tr[1] / tr[1].sum() - te[1] / te[1].sum()).max() < 0.01
+    again, _ = D.entp_addition_split(1250, 500, 3, seed=0, top_keep=0.1)
+    other, _ = D.entp_addition_split(1250, 500, 3, seed=1, top_keep=0.1)
+    assert (again == train).all() and not (other == train).all()
+    with pytest.raises(ValueError, match="n_train"):
+        D.entp_addition_split(100, 50, 2, seed=0)
+
+
+def test_carries_counted_as_the_repository_counts_them():
+    def brute(x, y):
+        c = n = 0
+        for dx, dy in zip(str(x)[::-1].ljust(4, "0"), str(y)[::-1].ljust(4, "0")):
+            c = (int(dx) + int(dy) + c) // 10
+            n += c > 0
+        return n
+    a, b = np.random.default_rng(0).integers(0, 1000, (2, 500))
+    assert D.count_carries(a, b).tolist() == [brute(x, y) for x, y in zip(a, b)]
+
+
+def test_packed_stream_is_the_training_text_cut_into_blocks():
+    pairs = np.array([[12, 34], [5, 7], [99, 1]])
+    stream = D.packed_stream(pairs, reverse=True)
+    assert D.decode(stream) == "$12+34=64$\n$5+7=21$\n$99+1=001$\n"
+    x, y = D.stream_blocks(stream, 8)
+    assert x.shape == (3, 8) and torch.equal(x.flatten(), stream[:24]) and torch.equal(y.flatten(), stream[1:25])
+
+
+def test_lm_objective_trains_on_every_character_and_learns():
+    """The packed-block loss covers every position (the encoder's every prefix), and a tiny model learns it."""
+    train, test = D.entp_addition_split(400, 64, 2, seed=0, top_keep=1.0)
+    cfg = dict(model=dict(n_layer=2, n_head=2, d_model=32), block=16, batch=8, steps=150, lr=3e-3,
+               weight_decay=0.0, warmup=10, min_lr_ratio=0.1, eval_every=25, save_every=10**6, buckets=2)
+    stream = D.packed_stream(train, reverse=True)
+    x, _ = D.stream_blocks(stream, 16)
+    logits = {}
+    for arch in ("decoder", "encoder"):
+        model, hist = T.train_addition_lm(stream, D.encode_pairs(test, True), cfg, arch, seed=0,
+                                          device=torch.device("cpu"))
+        assert hist.loss.iloc[0] - hist.loss.iloc[-1] > 0.5, arch  # operand digits are random: the floor is high
+        logits[arch] = M.next_token_logits(model, x[:2], torch.arange(16), 2)
+        assert logits[arch].shape == (2, 16, D.ADD_VOCAB)
+    assert not torch.allclose(logits["decoder"], logits["encoder"])  # two layers: the attention pattern matters
+
+
+def test_length_split_lengths_as_asked():
     _, (te, plen, _) = D.length_split(10, 400, (1, 3), (5, 7), seed=0)
     for r in te:
         a, b = D.decode(r).strip("$").split("=")[0].split("+")
@@ -108,7 +165,8 @@ def test_splits_are_disjoint_and_lengths_as_asked():
 @pytest.mark.parametrize("arch", ["encoder", "decoder"])
 def test_generation_without_cache_equals_teacher_forcing(arch):
     model = _models(D.ADD_VOCAB, 16)[arch]
-    _, test = D.addition_split(1, 64, 3, seed=1)
+    _, pairs = D.entp_addition_split(150, 64, 3, seed=1, top_keep=0.01)
+    test = D.encode_pairs(pairs, True)
     m = T.addition_metrics(model, test, buckets=2)
     assert m["seq_acc"] == m["seq_acc_teacher_forced"]
     # and generation reproduces a greedy per-row loop exactly
@@ -146,8 +204,11 @@ def _claim_tables(enc_loss, enc_seq, dec_seq, add_gap, enc_longer):
                                  ("decoder", "decoder", 1.5, dec_seq, 100),
                                  ("decoder_large", "decoder", 1.0, dec_seq, 800)]
         for s in (100, 200)])
-    add = pd.DataFrame([dict(format="reversed", arch=a, n_train=n, seed=0, step=s, seq_acc=acc if s == 2 else 0.0)
-                        for n, gap in ((1250, add_gap), (20000, -0.5))
+    gaps = add_gap if isinstance(add_gap, (list, tuple)) else [add_gap] * 3  # one per seed
+    add = pd.DataFrame([dict(objective=o, format="reversed", arch=a, n_train=n, seed=sd, step=s,
+                             seq_acc=acc if s == 2 else 0.0, overlap=0)
+                        for o in ("lm", "answer") for sd, g in enumerate(gaps)
+                        for n, gap in ((1250, g if o == "lm" else -0.3), (20000, -0.5))
                         for a, acc in (("encoder", 0.6 + gap), ("decoder", 0.6)) for s in (1, 2)])
     length = pd.DataFrame([dict(arch=a, seed=0, split=sp, long_digits=5, n=10, seq_acc=acc)
                            for a, acc in (("encoder", enc_longer), ("decoder", 0.2))
@@ -166,12 +227,22 @@ def test_claims_read_the_final_evaluation_and_compare_the_encoder_with_its_own_s
     verdict = {c.id: c.holds for c in all_claims(*_claim_tables(1.6, 0.95, 0.1, -0.01, 0.1))}
     assert verdict == {"count3_separation": False, "count3_encoder_lower_loss": False,
                        "addition_sample_efficiency": False, "length_generalisation": False}
+    # the encoder ahead on average, but within 2 standard errors across seeds: not shown
+    noisy = {c.id: c for c in all_claims(*_claim_tables(1.2, 0.95, 0.0, [0.3, -0.1, 0.0], 0.5))}
+    assert noisy["addition_sample_efficiency"].holds is False
+    assert noisy["addition_sample_efficiency"].measured["protocol"]["reversed"]["gap"] == pytest.approx(0.2 / 3)
+    # the answer-only ablation is reported, never judged; one seed is not measured
+    ab = noisy["addition_sample_efficiency"].measured["answer_only_ablation"]["reversed"]
+    assert ab["gap"] == pytest.approx(-0.3)
+    one = {c.id: c for c in all_claims(*_claim_tables(1.2, 0.95, 0.0, [0.3], 0.5))}
+    assert one["addition_sample_efficiency"].holds is None
     found = all_claims(*_claim_tables(1.2, 0.95, 0.0, 0.1, 0.5))
     assert found[1].measured["same_size_decoders"] == {"encoder": ["decoder"]}
     small = yaml.safe_load((Path(__file__).parents[1] / "config/studies/entp.yaml").read_text())["small"]["expected_claims"]
     expected = {c.id: c.as_record("small")["expected"] for c in expect_only(found, small, "small")}
+    # issue 19: under the repository's every-character loss small scale expects no entp claim
     assert expected == {"count3_separation": False, "count3_encoder_lower_loss": False,
-                        "addition_sample_efficiency": True, "length_generalisation": False}
+                        "addition_sample_efficiency": False, "length_generalisation": False}
     with pytest.raises(ValueError, match="unknown"):
         expect_only(found, ["count3_speed"], "small")
 

@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 import torch
 
-from repro.core.train import step_generator
 from repro.studies.kv_retrieval import claims as C
 from repro.studies.kv_retrieval import data as KV
 from repro.studies.kv_retrieval import evaluate as EV
@@ -87,17 +86,6 @@ def test_facts_arm_matches_the_kv_token_budget(tiny):
     slots = [int(p.split(f"(Title: {g})")[0].split("Document [")[-1].split("]")[0])
              for p, g in zip(more.prompt, gold)]  # the 1-based document number in front of the gold title
     assert len(slots) >= 3 and slots == [q % 3 + 1 for q in range(len(slots))]  # cycles through every slot
-
-
-def test_epochs_are_permutations_and_a_resumed_run_draws_the_same_batches():
-    n, batch = 10, 4
-    steps = [FT.epoch_batch(n, batch, 3, s) for s in range(5)]  # 20 draws = 2 epochs
-    flat = [i for b in steps for i in b]
-    assert sorted(flat[:n]) == list(range(n)) and sorted(flat[n:]) == list(range(n))
-    assert flat[:n] != flat[n:]  # a fresh permutation each epoch
-    assert steps == [FT.epoch_batch(n, batch, 3, s) for s in range(5)] and steps != [FT.epoch_batch(n, batch, 4, s)
-                                                                                     for s in range(5)]
-    assert FT.step_of(step_generator(3, 17, torch.device("cpu")), 3) == 17
 
 
 def test_plain_arm_is_evaluated_on_its_own_format_and_overlap_counts_gold_pairs(tiny, monkeypatch):

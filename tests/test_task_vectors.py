@@ -1,5 +1,6 @@
 """task_vectors library (issue 6): the residual patch hook, the TVP-loss gradient path, and the task generators."""
 
+import pytest
 import torch
 
 from repro.models.gpt import GPT
@@ -136,40 +137,101 @@ def test_task_probe_reads_the_task_only_where_it_is_encoded_and_on_held_out_prom
     assert acc[1] == 1.0 and abs(acc[0] - 1 / 7) < 1e-9  # constant features: one class, chance
 
 
-def _claim_tables(base_curves, tvp_at_l2=0.98, icl=(1.0, 0.99), ood_gain=0.05):
-    """TVP tables of a baseline (one curve per vector variant, layers 0..4) and a TVP-loss model at l = 2."""
+def _claim_tables(base_curves, tvp_at_l2=0.98, icl=(1.0, (0.99, 1.0, 1.0)), ood_gain=0.05, seeds=(0, 1, 2), k=8,
+                  more=()):
+    """TVP tables of a baseline (one curve per vector variant, layers 0..4) and a TVP-loss model at l = 2, for every
+    seed at the trained k; `icl` may give one ICL score per seed; `more` adds (model, k, curves, icl) rows."""
     import pandas as pd
 
+    def per_seed(v, i):
+        return v[i] if isinstance(v, (list, tuple)) else v
+
     rows = []
-    for model, curves, model_icl in (("baseline", base_curves, icl[0]),
-                                     ("tvp_l2", {"per-prompt": [0.05, 0.3, tvp_at_l2, 0.5, 0.2]}, icl[1])):
-        for vectors, curve in curves.items():
-            rows += [{"model": model, "vectors": vectors, "layer": layer, "tvp": v, "icl": model_icl,
-                      "zero_shot": 0.05, "metric": "accuracy"} for layer, v in enumerate(curve)]
+    models = [("baseline", k, base_curves, icl[0]), ("tvp_l2", k, {"per-prompt": [0.05, 0.3, tvp_at_l2, 0.5, 0.2]},
+                                                     icl[1]), *more]
+    for i, seed in enumerate(seeds):
+        for model, kk, curves, model_icl in models:
+            for vectors, curve in curves.items():
+                rows += [{"model": model, "seed": seed, "k": kk, "vectors": vectors, "layer": layer, "tvp": v,
+                          "icl": per_seed(model_icl, i), "zero_shot": 0.05, "metric": "accuracy"}
+                         for layer, v in enumerate(curve)]
+    names = dict.fromkeys(m for m, *_ in models)
     ood = pd.DataFrame([{"model": m, "setting": st, "score": sc + (ood_gain if m == "tvp_l2" else 0.0),
-                         "metric": "accuracy"} for m in ("baseline", "tvp_l2")
+                         "metric": "accuracy"} for m in names
                         for st, sc in (("in-distribution", 1.0), ("k=12 demos", 0.6), ("20% noisy demos", 0.7))])
     return pd.DataFrame(rows), ood
 
 
-def test_task_vector_claims_follow_the_protocol_and_fail_where_the_paper_is_wrong():
+LAYERS = {"baseline": None, "tvp_l2": 2}
+FLAT = [0.05] * 5
+WEAK = {"per-prompt": FLAT, "task-averaged": [0.05, 0.4, 0.6, 0.5, 0.3], "task-added": FLAT,
+        "linear probe": [0.07, 0.9, 1.0, 1.0, 1.0]}
+
+
+def _claims(*args, layers=LAYERS, **kw):
     from repro.studies.task_vectors.claims import all_claims
 
-    layers = {"baseline": None, "tvp_l2": 2}
-    flat = [0.05] * 5
-    weak = {"per-prompt": flat, "task-averaged": [0.05, 0.4, 0.6, 0.5, 0.3], "task-added": flat,
-            "linear probe": [0.07, 0.9, 1.0, 1.0, 1.0]}
-    c = {x.id: x for x in all_claims(*_claim_tables(weak), layers)}
+    return {x.id: x for x in all_claims(*_claim_tables(*args, **kw), layers, 8)}
+
+
+def test_task_vector_claims_follow_the_protocol_and_fail_where_the_paper_is_wrong():
+    c = _claims(WEAK)
     assert c["task_vectors_emerge"].holds and c["task_vectors_emerge"].measured["carried_by"] == ["task-averaged"]
     assert c["task_vectors_emerge"].measured["best_layer_task-averaged"] == 2
-    assert c["tvp_loss_strong_vectors"].holds and c["tvp_loss_improves_ood"].holds
+    assert c["tvp_loss_strong_vectors"].holds and c["tvp_loss_improves_ood"].holds and c["tvp_loss_keeps_icl"].holds
     # no task vector under the protocol (per-prompt alone emerging does not carry the verdict)
-    none = {**weak, "per-prompt": [0.05, 0.4, 0.6, 0.5, 0.3], "task-averaged": flat}
-    c = {x.id: x for x in all_claims(*_claim_tables(none), layers)}
+    c = _claims({**WEAK, "per-prompt": [0.05, 0.4, 0.6, 0.5, 0.3], "task-averaged": FLAT})
     assert not c["task_vectors_emerge"].holds and c["task_vectors_emerge"].measured["carried_by"] == ["per-prompt"]
     # a vector as good as ICL is not a "weak" emergent one
-    full = {**weak, "task-averaged": [0.05, 0.4, 1.0, 1.0, 0.3]}
-    assert not {x.id: x for x in all_claims(*_claim_tables(full), layers)}["task_vectors_emerge"].holds
-    # TVP-loss vector weak at its layer, or ICL hurt: not strong; OOD worse: not improved
-    bad = {x.id: x for x in all_claims(*_claim_tables(weak, tvp_at_l2=0.6, icl=(1.0, 0.9), ood_gain=-0.05), layers)}
+    assert not _claims({**WEAK, "task-averaged": [0.05, 0.4, 1.0, 1.0, 0.3]})["task_vectors_emerge"].holds
+    # TVP-loss vector weak at its layer: not strong; OOD worse: not improved
+    bad = _claims(WEAK, tvp_at_l2=0.6, ood_gain=-0.05)
     assert not bad["tvp_loss_strong_vectors"].holds and not bad["tvp_loss_improves_ood"].holds
+
+
+def test_icl_claim_needs_three_seeds_and_fails_when_tvp_loss_hurts_icl():
+    hurt = _claims(WEAK, icl=(1.0, 0.9))  # ten points worse on every seed
+    assert hurt["tvp_loss_keeps_icl"].holds is False
+    assert hurt["tvp_loss_keeps_icl"].measured["tvp_l2"]["gain_mean"] == pytest.approx(-0.1)
+    # consistently a little worse: beyond seed noise although inside the tolerance
+    slightly = _claims(WEAK, icl=([1.0, 0.99, 0.98], [0.99, 0.98, 0.97]))
+    assert slightly["tvp_loss_keeps_icl"].holds is False
+    noisy = _claims(WEAK, icl=([1.0, 0.97, 0.99], [0.99, 0.98, 0.985]))  # worse on average, within the noise
+    assert noisy["tvp_loss_keeps_icl"].holds is True
+    one = _claims(WEAK, seeds=(0,))
+    assert one["tvp_loss_keeps_icl"].holds is None and "not measured" in one["tvp_loss_keeps_icl"].notes
+
+
+def test_location_claims_measure_context_and_depth_and_fail_when_the_vector_stays_put():
+    short_same = ("baseline", 4, WEAK, 1.0)  # the same curve at 4 demos: best layer and score unchanged
+    c = _claims(WEAK, more=[short_same])
+    assert c["location_moves_with_context"].holds is False
+    assert c["location_moves_with_context"].measured["by_k"][4]["best_layer"] == 2
+    moved = ("baseline", 4, {**WEAK, "task-averaged": [0.05, 0.6, 0.4, 0.3, 0.2]}, 1.0)  # best at layer 1
+    assert _claims(WEAK, more=[moved])["location_moves_with_context"].holds is True
+    stronger_short = ("baseline", 4, {**WEAK, "task-averaged": [0.05, 0.4, 0.8, 0.5, 0.3]}, 1.0)
+    assert _claims(WEAK, more=[stronger_short])["location_moves_with_context"].holds is True  # weakens with k
+    nothing = ("baseline", 4, {**WEAK, "task-averaged": [0.05, 0.06, 0.05, 0.05, 0.05]}, 1.0)
+    assert _claims({**WEAK, "task-averaged": [0.05, 0.05, 0.07, 0.05, 0.05]},
+                   more=[nothing])["location_moves_with_context"].holds is False  # no task vector to move
+    assert c["location_moves_with_depth"].holds is None  # one depth
+    assert _claims(WEAK)["location_moves_with_context"].holds is None  # one context length
+    layers = {**LAYERS, "baseline_8l": None}
+    half = [0.05, 0.2, 0.4, 0.5, 0.6, 0.5, 0.4, 0.3, 0.2]  # 8 layers, best at 4 = the same relative depth 1/2
+    same = _claims(WEAK, layers=layers, more=[("baseline_8l", 8, {**WEAK, "task-averaged": half}, 1.0)])
+    assert same["location_moves_with_depth"].holds is False
+    assert same["location_moves_with_depth"].measured["by_model"]["baseline_8l"]["relative_best"] == 0.5
+    deep = [0.05, 0.2, 0.3, 0.4, 0.5, 0.55, 0.6, 0.5, 0.2]  # best at 6/8
+    assert _claims(WEAK, layers=layers, more=[("baseline_8l", 8, {**WEAK, "task-averaged": deep},
+                                                1.0)])["location_moves_with_depth"].holds is True
+
+
+def test_tvp_table_sweeps_every_context_length_and_refuses_untrained_positions():
+    model = _model()
+    t = E.tvp_table(model, OFFSET, 4, "cpu", context_ks=[2, 4])
+    assert sorted(t.k.unique()) == [2, 4]
+    assert set(t[t.k == 4].vectors) == {"per-prompt", "task-averaged", "task-added", "linear probe"}
+    assert set(t[t.k == 2].vectors) == {"per-prompt", "task-averaged"}
+    assert (t.groupby(["k", "vectors"]).layer.count() == model.cfg.n_layer + 1).all()
+    with pytest.raises(ValueError, match="context_ks"):
+        E.tvp_table(model, OFFSET, 4, "cpu", context_ks=[7])  # beyond k_ood = 6

@@ -9,7 +9,7 @@ import time
 
 import torch
 
-from repro.core.train import TrainConfig, fit, lr_at
+from repro.core.train import TrainConfig, epoch_batch, fit, lr_at, step_generator, step_of
 from repro.models.gpt import GPT, GPTConfig
 from repro.studies.dual_modes import data as P
 from repro.studies.dual_modes import train as T
@@ -111,3 +111,14 @@ def test_state_from_another_config_is_ignored(tmp_path):
     assert hist.step.tolist() == [5, 10, 15, 20]
     for p, q in zip(model_b.parameters(), fresh.parameters()):
         torch.testing.assert_close(p, q)
+
+
+def test_epochs_are_permutations_and_a_resumed_run_draws_the_same_batches():
+    n, batch = 10, 4
+    steps = [epoch_batch(n, batch, 3, s) for s in range(5)]  # 20 draws = 2 epochs
+    flat = [i for b in steps for i in b]
+    assert sorted(flat[:n]) == list(range(n)) and sorted(flat[n:]) == list(range(n))
+    assert flat[:n] != flat[n:]  # a fresh permutation each epoch
+    assert steps == [epoch_batch(n, batch, 3, s) for s in range(5)] and steps != [epoch_batch(n, batch, 4, s)
+                                                                                     for s in range(5)]
+    assert step_of(step_generator(3, 17, torch.device("cpu")), 3) == 17

@@ -45,7 +45,8 @@ def test_smoke_run_writes_every_artifact(smoke):
         "count3_separation", "count3_encoder_lower_loss", "addition_sample_efficiency", "length_generalisation"}
     curves = pd.read_parquet(entp / "metrics/count3_encoder_s0.parquet").dropna(subset=["seq_acc"])
     assert curves.step.tolist() == [25, 50] and curves.token_acc.between(0, 1).all()
-    add = pd.read_parquet(entp / "metrics/addition_reversed_encoder_n100.parquet")
+    add = pd.read_parquet(entp / "metrics/addition_lm_reversed_encoder_n150.parquet")
+    assert (add.overlap == 0).all() and add.objective.eq("lm").all()
     assert (add.seq_acc == add.seq_acc_teacher_forced).all()  # greedy generation = teacher forcing
     length = pd.read_parquet(entp / "metrics/length_decoder.parquet")
     assert set(length.long_digits) == {1, 2, 3, 4} and length.groupby("split").n.sum().tolist() == [50, 50]
@@ -65,11 +66,13 @@ def test_smoke_run_writes_every_artifact(smoke):
         assert (mb / f"figures/{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     tv = smoke / "results/task_vectors"
     assert {c["id"] for c in json.loads((tv / "claims.json").read_text())} == {
-        "task_vectors_emerge", "tvp_loss_strong_vectors", "tvp_loss_improves_ood", "deeper_layer_helps_more"}
+        "task_vectors_emerge", "location_moves_with_context", "location_moves_with_depth", "tvp_loss_strong_vectors",
+        "tvp_loss_keeps_icl", "tvp_loss_improves_ood", "deeper_layer_helps_more"}
     sweep = pd.read_parquet(tv / "metrics/tvp_tvp_l1_s0.parquet")
-    assert sorted(sweep.layer.unique()) == [0, 1, 2] and set(sweep.vectors) == {"per-prompt", "task-averaged", "task-added", "linear probe"}
+    assert sorted(sweep.layer.unique()) == [0, 1, 2] and sorted(sweep.k.unique()) == [2, 4]
+    assert set(sweep[sweep.k == 4].vectors) == {"per-prompt", "task-averaged", "task-added", "linear probe"}
     assert sweep.tvp.between(0, 1).all()
-    for fig in ["tvp_by_layer", "task_vector_pca", "ood_icl"]:
+    for fig in ["tvp_by_layer", "tvp_location", "task_vector_pca", "ood_icl"]:
         assert (tv / f"figures/{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     ts = smoke / "results/task_superposition"
     assert {c["id"] for c in json.loads((ts / "claims.json").read_text())} == {
@@ -171,9 +174,9 @@ def test_entp_changes_rerun_only_entp(smoke):
     path = smoke / "config/studies/entp.yaml"
     with restored(path) as original:
         cfg = yaml.safe_load(original)
-        cfg["smoke"]["addition"]["steps"] = 40
+        cfg["smoke"]["addition"]["lm"]["steps"] = 40
         path.write_text(yaml.safe_dump(cfg))
-        # two formats x two architectures x one training size
+        # the lm objective only: two formats x two architectures x one training size
         assert planned_rules(smoke) == {"entp_addition": 4, "entp_figures": 1, "entp_claims": 1, "report": 1,
                                         "all": 1}
         cfg["smoke"]["count3"]["models"]["decoder_wide"] = {"arch": "decoder", "n_layer": 1, "n_head": 2,
@@ -192,8 +195,7 @@ def test_new_seed_adds_jobs_and_reruns_nothing_else(smoke):
     plan = planned_rules(smoke, "--config seeds=[0,1]")
     assert plan == {"dual_modes_train": 2, "dual_modes_evaluate": 2, "dual_modes_figures": 1,
                     "dual_modes_claims": 1, "entp_count3": 2, "entp_figures": 1, "entp_claims": 1,
-                    "task_vectors_train": 2, "task_vectors_evaluate": 2, "task_vectors_figures": 1,
-                    "task_vectors_claims": 1, "task_superposition_train": 1, "task_superposition_evaluate": 1,
+                    "task_superposition_train": 1, "task_superposition_evaluate": 1,
                     "task_superposition_figures": 1, "task_superposition_claims": 1, "report": 1, "all": 1}
 
 

@@ -2,9 +2,11 @@
 # efficiency per (format, arch, n_train), length generalisation per arch, then figures and claims.
 
 ENTP_MODELS = sorted(study_cfg("entp", "count3", "models"))
+ENTP_ADD = study_cfg("entp", "addition")
 ENTP_ADDITION = expand(
-    "results/entp/metrics/addition_{fmt}_{arch}_n{n}.parquet",
-    fmt=study_cfg("entp", "addition", "formats"),
+    "results/entp/metrics/addition_{objective}_{fmt}_{arch}_n{n}.parquet",
+    objective=ENTP_ADD["objectives"],
+    fmt=ENTP_ADD["formats"],
     arch=["encoder", "decoder"],
     n=study_cfg("entp", "addition", "n_train"),
 )
@@ -49,11 +51,13 @@ rule entp_addition:
     input:
         lib=lib("workflow/scripts/entp/addition.py"),
     output:
-        table="results/entp/metrics/addition_{fmt}_{arch}_n{n}.parquet",
+        table="results/entp/metrics/addition_{objective}_{fmt}_{arch}_n{n}.parquet",
     log:
-        "logs/entp/addition_{fmt}_{arch}_n{n}.log",
+        "logs/entp/addition_{objective}_{fmt}_{arch}_n{n}.log",
     benchmark:
-        "results/entp/benchmarks/addition_{fmt}_{arch}_n{n}.tsv"
+        "results/entp/benchmarks/addition_{objective}_{fmt}_{arch}_n{n}.tsv"
+    wildcard_constraints:
+        objective="lm|answer",
     conda:
         ENV
     threads: study_cfg("entp", "threads")
@@ -62,11 +66,15 @@ rule entp_addition:
         runtime=60,
         mem_mb=4000,
     params:
-        cfg=omit(study_cfg("entp", "addition"), "formats", "n_train"),
+        # the shared settings plus this objective's batching only: each objective reruns alone
+        cfg=lambda w: {
+            **omit(ENTP_ADD, "formats", "n_train", "objectives", "lm", "answer"),
+            **ENTP_ADD[w.objective],
+        },
         device=CFG["device"],
         scale=SCALE,
     message:
-        "entp: {wildcards.fmt} addition, {wildcards.arch}, {wildcards.n} training examples"
+        "entp: {wildcards.fmt} addition ({wildcards.objective} objective), {wildcards.arch}, {wildcards.n} training examples"
     script:
         "../scripts/entp/addition.py"
 

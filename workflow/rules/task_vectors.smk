@@ -2,6 +2,7 @@
 # layer) per seed -> evaluate (TVP at every layer, OOD ICL, PCA of task vectors) -> figures, claims.
 
 TV_MODELS = study_cfg("task_vectors", "models")
+TV_SEEDS = study_cfg("task_vectors", "seeds")
 TV_LAYERS = {m: v.get("tvp_layer") for m, v in TV_MODELS.items()}
 
 
@@ -29,7 +30,7 @@ rule task_vectors_train:
         "results/task_vectors/benchmarks/train_{model}_s{seed}.tsv"
     conda:
         ENV
-    threads: 8  # capped at --cores
+    threads: study_cfg("task_vectors", "threads")  # capped at --cores
     resources:
         gpu=gpu_request(),
         runtime=60,
@@ -61,7 +62,7 @@ rule task_vectors_evaluate:
         "results/task_vectors/benchmarks/evaluate_{model}_s{seed}.tsv"
     conda:
         ENV
-    threads: 2
+    threads: study_cfg("task_vectors", "threads")
     resources:
         gpu=gpu_request(),
         runtime=30,
@@ -81,7 +82,7 @@ TV_EVAL = {
     kind: expand(
         f"results/task_vectors/metrics/{kind}_{{model}}_s{{seed}}.parquet",
         model=sorted(TV_MODELS),
-        seed=SEEDS,
+        seed=TV_SEEDS,
     )
     for kind in ("tvp", "ood", "pca")
 }
@@ -102,6 +103,11 @@ rule task_vectors_figures:
             caption="../report/task_vectors/task_vector_pca.rst",
             category="task_vectors",
         ),
+        location=report(
+            "results/task_vectors/figures/tvp_location.png",
+            caption="../report/task_vectors/tvp_location.rst",
+            category="task_vectors",
+        ),
         ood=report(
             "results/task_vectors/figures/ood_icl.png",
             caption="../report/task_vectors/ood_icl.rst",
@@ -114,6 +120,7 @@ rule task_vectors_figures:
         ENV
     params:
         layers=TV_LAYERS,
+        k=study_cfg("task_vectors", "task", "k"),
         discrete=study_cfg("task_vectors", "task", "family") == "offset",
         scale=SCALE,
     message:
@@ -137,6 +144,7 @@ rule task_vectors_claims:
         ENV
     params:
         layers=TV_LAYERS,
+        k=study_cfg("task_vectors", "task", "k"),
         scale=SCALE,
     message:
         "task_vectors: checking the paper's claims"

@@ -53,6 +53,21 @@ def step_generator(seed: int, step: int, device: torch.device) -> torch.Generato
     return g
 
 
+def step_of(g: torch.Generator, seed: int) -> int:
+    """The step a shared-loop generator was made for: fit hands batch_fn only `step_generator(seed, step)`."""
+    return g.initial_seed() - step_generator(seed, 0, torch.device("cpu")).initial_seed()
+
+
+def epoch_batch(n_examples: int, batch: int, seed: int, step: int) -> list[int]:
+    """Example indices of `step` when every epoch is one pass over a fresh permutation drawn from (seed, epoch)
+    alone (a fixed training set shuffled each epoch), so a resumed run gets the batches an uninterrupted one does.
+    A batch that straddles two epochs takes the end of one permutation and the start of the next."""
+    span = range(step * batch, (step + 1) * batch)
+    perms = {e: torch.randperm(n_examples, generator=torch.Generator().manual_seed(seed * 7_919 + e))
+             for e in {pos // n_examples for pos in span}}
+    return [int(perms[pos // n_examples][pos % n_examples]) for pos in span]
+
+
 def fit(
     model: torch.nn.Module,
     batch_fn: Callable[[torch.Generator], object],

@@ -8,15 +8,22 @@ s..block-1 (block - s predictions per sequence).
 
 Addition: "$a+b=" followed by the digits of c = a + b (reversed or not) and a closing "$". The model is scored
 on the answer digits and the closing "$" only, i.e. on what greedy generation after "=" must produce.
+
+The ENTP repository's sample-efficiency data (`entp_addition_split`): every pair (a, b) of at most `digits`
+digits with at least two digits in one operand; at 3 digits 90% of the 3-digit pairs are dropped first
+(stratified by carries); train and test are drawn stratified by (digits, carries); every one-digit pair is then
+added to training and none is ever tested. Training text is the lines "$a+b=c$" packed into one stream and cut
+into blocks (language-model training with a loss on every character).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 # Addition vocabulary: digits 0-9, then the symbols.
-PLUS, EQ, DOLLAR, PAD = 10, 11, 12, 13
-ADD_VOCAB = 14
+PLUS, EQ, DOLLAR, PAD, NEWLINE = 10, 11, 12, 13, 14
+ADD_VOCAB = 15
 
 
 def seed_ids(seeds: torch.Tensor, vocab: int) -> torch.Tensor:
@@ -157,23 +164,13 @@ def encode_addition(a: torch.Tensor, b: torch.Tensor, reverse: bool) -> tuple[to
 
 
 def decode(tokens) -> str:
-    sym = {PLUS: "+", EQ: "=", DOLLAR: "$", PAD: ""}
+    sym = {PLUS: "+", EQ: "=", DOLLAR: "$", PAD: "", NEWLINE: "\n"}
     return "".join(sym.get(int(t), str(int(t))) for t in tokens)
 
 
-def addition_split(n_train: int, n_test: int, digits: int, seed: int, reverse: bool = True):
-    """Sample-efficiency split: disjoint train and test sets of pairs (a, b) uniform on [0, 10^digits)^2."""
-    g = torch.Generator().manual_seed(seed)
-    need = n_train + n_test
-    if need > 10 ** (2 * digits):
-        raise ValueError(f"only {10 ** (2 * digits)} pairs with {digits} digits; asked for {need}")
-    pairs = torch.unique(torch.randint(0, 10**digits, (2 * need + 100, 2), generator=g), dim=0)
-    while len(pairs) < need:  # tiny digit counts: fall back to enumerating every pair
-        a, b = torch.meshgrid(torch.arange(10**digits), torch.arange(10**digits), indexing="ij")
-        pairs = torch.stack([a.flatten(), b.flatten()], 1)
-    pairs = pairs[torch.randperm(len(pairs), generator=g)[:need]]
-    train, test = pairs[:n_train], pairs[n_train:]
-    return encode_addition(train[:, 0], train[:, 1], reverse), encode_addition(test[:, 0], test[:, 1], reverse)
+def encode_pairs(pairs: np.ndarray, reverse: bool):
+    """encode_addition of an (n, 2) array of (a, b) pairs."""
+    return encode_addition(torch.as_tensor(pairs[:, 0]), torch.as_tensor(pairs[:, 1]), reverse)
 
 
 def length_split(n_train: int, n_test: int, train_digits: tuple[int, int], test_digits: tuple[int, int],
@@ -187,3 +184,59 @@ def length_split(n_train: int, n_test: int, train_digits: tuple[int, int], test_
     swap = torch.rand(n_test, generator=g) < 0.5
     test = torch.stack([torch.where(swap, short, long_), torch.where(swap, long_, short)], 1)
     return encode_addition(train[:, 0], train[:, 1], reverse), encode_addition(test[:, 0], test[:, 1], reverse)
+
+
+# ---------------------------------------------------------------------------------- ENTP repository's protocol
+def n_digits(x: np.ndarray) -> np.ndarray:
+    return np.maximum(1, np.floor(np.log10(np.maximum(x, 1))).astype(int) + 1)
+
+
+def count_carries(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Digit positions whose column sum (with the incoming carry) carries out, as the repo counts them."""
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    carry, count = np.zeros_like(a), np.zeros_like(a)
+    while bool((a > 0).any() or (b > 0).any()):
+        carry = (a % 10 + b % 10 + carry) // 10
+        count += carry > 0
+        a, b = a // 10, b // 10
+    return count
+
+
+def entp_addition_split(n_train: int, n_test: int, digits: int, seed: int, top_keep: float = 0.1):
+    """(train, test) arrays of (a, b) pairs by the ENTP repository's recipe (module docstring): train holds
+    n_train pairs, the last 100 of them the one-digit pairs in order; test holds n_test pairs, none one-digit.
+    `top_keep` is the share of `digits`-digit pairs kept before splitting (the repo: 0.1 at 3 digits; 1 keeps all)."""
+    from sklearn.model_selection import train_test_split
+
+    a, b = (g.ravel() for g in np.meshgrid(np.arange(10**digits), np.arange(10**digits), indexing="ij"))
+    nd, carries = np.maximum(n_digits(a), n_digits(b)), count_carries(a, b)
+    idx = np.flatnonzero(nd > 1)
+    if top_keep < 1:
+        top = idx[nd[idx] == digits]
+        kept, _ = train_test_split(top, train_size=top_keep, shuffle=True, stratify=carries[top], random_state=seed)
+        idx = np.concatenate([idx[nd[idx] < digits], kept])
+    n_one = 100  # every one-digit pair goes to training
+    if not (0 < n_train - n_one and n_train - n_one + n_test <= len(idx)):
+        raise ValueError(f"entp addition: n_train must exceed {n_one} (the one-digit pairs) and n_train - {n_one} + "
+                         f"n_test <= {len(idx)} pairs, got n_train {n_train}, n_test {n_test}")
+    train, test = train_test_split(idx, train_size=n_train - n_one, test_size=n_test, shuffle=True,
+                                   stratify=nd[idx] * 100 + carries[idx], random_state=seed)
+    one = np.array([(i, j) for i in range(10) for j in range(10)])
+    return np.concatenate([np.stack([a[train], b[train]], 1), one]), np.stack([a[test], b[test]], 1)
+
+
+def packed_stream(pairs: np.ndarray, reverse: bool) -> torch.Tensor:
+    """The training text "$a+b=c$\n" for every pair, in order, as one token stream."""
+    tok, _, total = encode_pairs(pairs, reverse)
+    lines = [torch.cat([row[:n], torch.tensor([NEWLINE])]) for row, n in zip(tok, total.tolist())]
+    return torch.cat(lines)
+
+
+def stream_blocks(stream: torch.Tensor, block: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Non-overlapping blocks of the stream (the repo's BlockDataset): inputs (n, block) and next-token targets."""
+    n = (len(stream) - 1) // block
+    if n < 1:
+        raise ValueError(f"entp addition: a training stream of {len(stream)} tokens has no block of {block}")
+    x = stream[: n * block].view(n, block)
+    y = stream[1: n * block + 1].view(n, block)
+    return x, y

@@ -1,5 +1,5 @@
 """The three ENTP experiments, one job's worth each: Count3 training of one model, addition sample efficiency
-for one (format, architecture, training-set size), and length generalisation for one architecture."""
+for one (objective, format, architecture, training-set size), and length generalisation for one architecture."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import torch
 
 from repro.studies.entp import data as D
-from repro.studies.entp.train import addition_metrics, train_addition, train_count3
+from repro.studies.entp.train import addition_metrics, train_addition, train_addition_lm, train_count3
 
 
 def count3(cfg: dict, name: str, *, seed: int, device, state_path=None, run_hash: str = ""):
@@ -25,16 +25,32 @@ def addition_max_len(digits: int) -> int:
     return 3 * digits + 6  # "$" a "+" b "=" c "$", c has at most digits + 1 digits
 
 
-def addition(cfg: dict, fmt: str, arch: str, n_train: int, *, device) -> pd.DataFrame:
+OBJECTIVES = ("lm", "answer")
+
+
+def addition(cfg: dict, fmt: str, arch: str, n_train: int, objective: str = "lm", *, device) -> pd.DataFrame:
     """Test accuracy against training step for every seed at one training-set size (learning curves; the last
-    row per seed is the final accuracy). Each seed draws its own train/test split and initialisation."""
-    rows = []
+    row per seed is the final accuracy). Every seed draws its own split by the ENTP repository's recipe
+    (data.entp_addition_split) and its own initialisation; both objectives and both architectures share it.
+
+    objective "lm": the repository's language-model training on packed blocks, loss on every character;
+    "answer": an ablation with one example per row and the loss on the answer digits and the closing "$" only."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"entp addition objective must be one of {OBJECTIVES}, got {objective!r}")
+    rows, reverse = [], fmt == "reversed"
     for seed in cfg["seeds"]:
-        train, test = D.addition_split(n_train, cfg["n_test"], cfg["digits"], seed=seed, reverse=fmt == "reversed")
-        model, hist = train_addition(train, test, cfg, arch, seed=seed, device=device,
-                                     max_len=addition_max_len(cfg["digits"]),
-                                     desc=f"entp/addition/{fmt}/{arch}/n{n_train}/s{seed}")
-        rows.append(hist.dropna(subset=["seq_acc"]).assign(format=fmt, arch=arch, n_train=n_train, seed=seed,
+        train_pairs, test_pairs = D.entp_addition_split(n_train, cfg["n_test"], cfg["digits"], seed,
+                                                        cfg.get("top_keep", 1.0))
+        overlap = len({tuple(p) for p in train_pairs.tolist()} & {tuple(p) for p in test_pairs.tolist()})
+        test, name = D.encode_pairs(test_pairs, reverse), f"entp/addition/{objective}/{fmt}/{arch}/n{n_train}/s{seed}"
+        if objective == "lm":
+            model, hist = train_addition_lm(D.packed_stream(train_pairs, reverse), test, cfg, arch, seed=seed,
+                                            device=device, desc=name)
+        else:
+            model, hist = train_addition(D.encode_pairs(train_pairs, reverse), test, cfg, arch, seed=seed,
+                                         device=device, max_len=addition_max_len(cfg["digits"]), desc=name)
+        rows.append(hist.dropna(subset=["seq_acc"]).assign(objective=objective, format=fmt, arch=arch,
+                                                           n_train=n_train, seed=seed, overlap=overlap,
                                                            params=model.num_params()))
     return pd.concat(rows, ignore_index=True)
 

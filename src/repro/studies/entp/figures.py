@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from matplotlib import ticker
 
@@ -36,26 +37,43 @@ def count3_curves(hist: pd.DataFrame):
 
 
 def sample_efficiency(add: pd.DataFrame):
-    """Final exact-match test accuracy (mean +- sd over seeds) against number of training examples."""
-    final = add.sort_values("step").groupby(["format", "arch", "n_train", "seed"]).tail(1)
+    """Top: final exact-match test accuracy against the number of training examples, per format; mean over seeds
+    with a standard-error bar, every seed as a dot; solid: the ENTP repository's objective (loss on every
+    character of packed blocks), dashed: the answer-only ablation. Bottom: test accuracy during training at the
+    smallest training set, mean over seeds."""
+    add = add.assign(objective=add.objective if "objective" in add else "lm")
+    final = add.sort_values("step").groupby(["objective", "format", "arch", "n_train", "seed"]).tail(1)
     formats = sorted(final.format.unique())
-    fig, axes = plt.subplots(1, len(formats), figsize=(5.5 * len(formats), 4), squeeze=False, sharey=True)
-    for ax, fmt in zip(axes[0], formats):
-        for arch, color in (("encoder", "C0"), ("decoder", "C1")):
-            s = final[(final.format == fmt) & (final.arch == arch)].groupby("n_train").seq_acc
-            m, sd, n = s.mean(), s.std().fillna(0), s.count()
-            seeds = f"{n.min()}-{n.max()}" if n.min() != n.max() else f"{n.min()}"
-            ax.errorbar(m.index, m.values, yerr=sd.values, marker="o", capsize=3, color=color,
-                        label=f"{arch} (seeds: {seeds})")
+    fig, axes = plt.subplots(2, len(formats), figsize=(5.8 * len(formats), 7.6), squeeze=False)
+    styles = {"lm": ("-", "o", "every character"), "answer": ("--", "s", "answer only")}
+    for col, fmt in enumerate(formats):
+        ax, curve_ax = axes[0][col], axes[1][col]
+        n_min = final[final.format == fmt].n_train.min()
+        for (obj, arch), g in final[final.format == fmt].groupby(["objective", "arch"]):
+            ls, marker, what = styles.get(obj, ("-.", "^", obj))
+            color = "C0" if arch == "encoder" else "C1"
+            s = g.groupby("n_train").seq_acc
+            m, n = s.mean(), s.count()
+            se = (s.std() / np.sqrt(n)).fillna(0)
+            ax.errorbar(m.index, m.values, yerr=se.values, ls=ls, marker=marker, capsize=3, color=color,
+                        label=f"{arch}, {what} ({n.max()} seeds)")
+            ax.scatter(g.n_train, g.seq_acc, color=color, marker=marker, s=10, alpha=0.35)
+            c = add[(add.format == fmt) & (add.objective == obj) & (add.arch == arch) & (add.n_train == n_min)]
+            c = c.dropna(subset=["seq_acc"]).groupby("step").seq_acc.mean()
+            curve_ax.plot(c.index, c.values, ls=ls, marker=marker, ms=3, color=color, label=f"{arch}, {what}")
         ax.set_title(f"{fmt} addition")
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(PLAIN)
         ax.set_xticks(sorted(final.n_train.unique()))
         ax.xaxis.set_minor_formatter(ticker.NullFormatter())
         ax.set_xlabel("training examples")
-        ax.legend()
+        ax.set_ylim(-0.02, 1.02)
+        ax.legend(fontsize=8)
+        curve_ax.set_title(f"{fmt} addition, {n_min} training examples: learning curves")
+        curve_ax.set_xlabel("training step")
+        curve_ax.set_ylim(-0.02, 1.02)
     axes[0][0].set_ylabel("test exact-match accuracy")
-    axes[0][0].set_ylim(-0.02, 1.02)
+    axes[1][0].set_ylabel("test exact-match accuracy (mean over seeds)")
     return fig
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from repro.core.train import TrainConfig, fit
+from repro.core.train import TrainConfig, epoch_batch, fit, step_of
 from repro.models.gpt import GPT
 from repro.studies.entp import data as D
 from repro.studies.entp.model import generate, make_model, next_token_logits
@@ -125,6 +125,30 @@ def addition_metrics(model: GPT, split, buckets: int, chunk: int = 512) -> dict:
     tf = accuracies(torch.cat(preds), tgt, valid)
     return {"test_loss": loss / int(valid.sum()), "token_acc": tf["token_acc"],
             "seq_acc": accuracies(gen, tgt, valid)["seq_acc"], "seq_acc_teacher_forced": tf["seq_acc"]}
+
+
+def train_addition_lm(stream: torch.Tensor, test_split, cfg: dict, arch: str, *, seed: int, device,
+                      desc: str = "entp/addition") -> tuple[GPT, pd.DataFrame]:
+    """The ENTP repository's training: the packed training text cut into non-overlapping blocks of cfg['block']
+    tokens, one shuffled pass over the blocks per epoch, next-token loss on every position of a block (the encoder
+    runs one bidirectional pass per prefix, batched). The model sees a test line alone from position 0."""
+    torch.manual_seed(seed)
+    m_cfg, block = cfg["model"], cfg["block"]
+    model = make_model(arch, m_cfg["n_layer"], m_cfg["n_head"], m_cfg["d_model"], D.ADD_VOCAB, block)
+    x, y = (t.to(device) for t in D.stream_blocks(stream, block))
+    pos = torch.arange(block, device=device)
+
+    def batch_fn(g):
+        return torch.tensor(epoch_batch(len(x), cfg["batch"], seed, step_of(g, seed)), device=device)
+
+    def loss_fn(m, idx):
+        logits = next_token_logits(m, x[idx], pos, cfg["buckets"])
+        return F.cross_entropy(logits.flatten(0, 1).float(), y[idx].flatten())
+
+    history = fit(model, batch_fn, loss_fn, train_config(cfg), seed=seed, device=device,
+                  samples_per_batch=cfg["batch"], desc=desc,
+                  evaluate=lambda m: addition_metrics(m, test_split, cfg["buckets"]), eval_every=cfg["eval_every"])
+    return model, history
 
 
 def train_addition(train_split, test_split, cfg: dict, arch: str, *, seed: int, device, max_len: int,

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from repro.core.train import TrainConfig, fit, step_generator
+from repro.core.train import TrainConfig, epoch_batch, fit, step_of
 from repro.studies.kv_retrieval import data as KV
 from repro.studies.kv_retrieval import mdqa as QA
 from repro.studies.kv_retrieval import model as M
@@ -49,21 +49,6 @@ def answer_loss(model, batch) -> torch.Tensor:
     keep = target != IGNORE
     logits = lm.lm_head(hidden[:, :-1][keep])
     return F.cross_entropy(logits.float(), target[keep])
-
-
-def epoch_batch(n_examples: int, batch: int, seed: int, step: int) -> list[int]:
-    """Example indices of `step` when every epoch is one pass over a fresh permutation drawn from (seed, epoch)
-    alone, so a resumed run gets the batches an uninterrupted one does. A batch that straddles two epochs takes
-    the end of one permutation and the start of the next."""
-    span = range(step * batch, (step + 1) * batch)
-    perms = {e: torch.randperm(n_examples, generator=torch.Generator().manual_seed(seed * 7_919 + e))
-             for e in {pos // n_examples for pos in span}}
-    return [int(perms[pos // n_examples][pos % n_examples]) for pos in span]
-
-
-def step_of(g: torch.Generator, seed: int) -> int:
-    """The step a shared-loop generator was made for: fit hands batch_fn only `step_generator(seed, step)`."""
-    return g.initial_seed() - step_generator(seed, 0, torch.device("cpu")).initial_seed()
 
 
 def n_steps(n_examples: int, epochs: float, batch: int) -> int:

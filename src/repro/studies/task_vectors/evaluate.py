@@ -27,7 +27,7 @@ def _task_means(theta: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sweep(model: GPT, b: Batch, discrete: bool, vectors: str = "per-prompt") -> dict:
+def sweep(model: GPT, b: D.Batch, discrete: bool, vectors: str = "per-prompt") -> dict:
     """ICL, zero-shot and TVP at every layer on one evaluation batch, with one kind of vector (VECTORS):
     per-prompt theta_l(P) replacing h_l(Z); the task's mean theta replacing it; or h_l(Z) + (task mean - mean
     over all tasks), which keeps Z's own query in the residual. The last two need a finite task family.
@@ -51,7 +51,7 @@ def sweep(model: GPT, b: Batch, discrete: bool, vectors: str = "per-prompt") -> 
 
 
 @torch.no_grad()
-def task_probe(model: GPT, fit: Batch, test: Batch) -> list[float]:
+def task_probe(model: GPT, fit: D.Batch, test: D.Batch) -> list[float]:
     """Held-out accuracy, per layer, of a linear (multinomial logistic) probe that reads the task from
     theta_l(P): fitted on the prompts of `fit`, scored on the disjoint prompts of `test`."""
     from sklearn.linear_model import LogisticRegression
@@ -78,22 +78,30 @@ def eval_batch(task_cfg: dict, n: int, k: int, g: torch.Generator, **ood) -> D.B
 
 
 @torch.no_grad()
-def tvp_table(model: GPT, task_cfg: dict, n: int, device) -> pd.DataFrame:
-    """One row per (vectors, layer): TVP with per-prompt vectors and, for the offset family, with task-averaged
-    vectors, with the query-preserving added patch, and the held-out accuracy of a linear probe of the task
-    ("linear probe": fitted on other prompts of the same tasks, drawn from another seed)."""
-    g = torch.Generator(device=device).manual_seed(10**6 + 1)
-    b = eval_batch(task_cfg, n, task_cfg["k"], g)
+def tvp_table(model: GPT, task_cfg: dict, n: int, device, context_ks=()) -> pd.DataFrame:
+    """One row per (k, vectors, layer). At the trained k: TVP with per-prompt vectors and, for the offset family,
+    with task-averaged vectors, with the query-preserving added patch, and the held-out accuracy of a linear probe
+    of the task ("linear probe": fitted on other prompts of the same tasks, drawn from another seed). At every other
+    context length of `context_ks` (the brief's claim 2: the best layer moves with the context): the vectors of
+    the brief's protocol, per-prompt and, for the offset family, task-averaged."""
     discrete = D.is_discrete(task_cfg)
+    k0 = task_cfg["k"]
+    if any(k > max(k0, task_cfg["k_ood"]) or k < 1 for k in context_ks):
+        raise ValueError(f"task_vectors eval.context_ks must lie in 1..max(k, k_ood) = {max(k0, task_cfg['k_ood'])} "
+                         f"(the models' positions), got {list(context_ks)}")
     rows = []
-    for vectors in (VECTORS if discrete else VECTORS[:1]):
-        r = sweep(model, b, discrete, vectors)
-        rows += [{"vectors": vectors, "layer": layer, "tvp": s, "icl": r["icl"], "zero_shot": r["zero_shot"]}
-                 for layer, s in enumerate(r["tvp"])]
-    if discrete:
-        fit = eval_batch(task_cfg, n, task_cfg["k"], torch.Generator(device=device).manual_seed(10**6 + 2))
-        rows += [{"vectors": "linear probe", "layer": layer, "tvp": s, "icl": r["icl"], "zero_shot": r["zero_shot"]}
-                 for layer, s in enumerate(task_probe(model, fit, b))]
+    for k in [k0] + [k for k in dict.fromkeys(context_ks) if k != k0]:
+        g = torch.Generator(device=device).manual_seed(10**6 + 1 + (0 if k == k0 else 1000 * k))
+        b = eval_batch(task_cfg, n, k, g)
+        kinds = (VECTORS if k == k0 else VECTORS[:2]) if discrete else VECTORS[:1]
+        for vectors in kinds:
+            r = sweep(model, b, discrete, vectors)
+            rows += [{"k": k, "vectors": vectors, "layer": layer, "tvp": s, "icl": r["icl"],
+                      "zero_shot": r["zero_shot"]} for layer, s in enumerate(r["tvp"])]
+        if discrete and k == k0:
+            fit = eval_batch(task_cfg, n, k, torch.Generator(device=device).manual_seed(10**6 + 2))
+            rows += [{"k": k, "vectors": "linear probe", "layer": layer, "tvp": s, "icl": r["icl"],
+                      "zero_shot": r["zero_shot"]} for layer, s in enumerate(task_probe(model, fit, b))]
     return pd.DataFrame(rows).assign(metric="accuracy" if discrete else "mse")
 
 
@@ -140,5 +148,5 @@ def evaluate_checkpoint(path, cfg: dict, device) -> dict[str, pd.DataFrame]:
     model.load_state_dict(state)
     task, ev = cfg["task"], cfg["eval"]
     layer = cfg["model"].get("tvp_layer") or ev["pca_layer"]
-    return {"tvp": tvp_table(model, task, ev["prompts"], device), "ood": ood_table(model, task, ev["prompts"], device),
+    return {"tvp": tvp_table(model, task, ev["prompts"], device, ev.get("context_ks", ())), "ood": ood_table(model, task, ev["prompts"], device),
             "pca": pca_table(model, task, layer, ev["pca_prompts"], device)}
