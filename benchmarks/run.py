@@ -227,7 +227,7 @@ def task_vectors(dev, quick):
     tokens = tr["batch"] * (3 * task["k"] + 2)
     return [line("task_vectors", f"TVP-loss train step ({name}, {mc['n_layer']}L/{mc['d_model']})", dev, s,
                  samples=tr["batch"], tokens=tokens, params=sum(p.numel() for p in model.parameters()),
-                 steps=tr["steps"], jobs=len(cfg["models"]), scale="small" if quick else "paper")]
+                 steps=tr["steps"], jobs=len(cfg["models"]) * len(cfg["seeds"]), scale="small" if quick else "paper")]
 
 
 def task_superposition(dev, quick):

@@ -15,11 +15,14 @@ pytestmark = pytest.mark.workflow
 CLUSTER_RULES = {"dual_modes_modes", "dual_modes_closer_task", "dual_modes_early_ascent", "dual_modes_train",
                  "dual_modes_evaluate"}
 # the rest are localrules (figures, claims)
+# The profile keeps the plugin's polite status-check timing for real clusters (the first check 40 s after a
+# submission); the one-node test cluster answers at once, so the tests poll it every few seconds.
+FAST_POLL = "--slurm-init-seconds-before-status-checks 1 --seconds-between-status-checks 2"
 
 
 def test_smoke_through_slurm_matches_local_run(slurm, smoke, tmp_path):
     repo = copy_repo(tmp_path)
-    sh("snakemake --workflow-profile profiles/slurm dual_modes_all", repo)
+    sh(f"snakemake --workflow-profile profiles/slurm {FAST_POLL} dual_modes_all", repo)
 
     # Snakemake's side: one job log per submitted job, named by the Slurm job id.
     logs = list((repo / ".snakemake/slurm_logs").rglob("*.log"))
@@ -46,7 +49,7 @@ def test_training_asks_slurm_for_a_gpu_when_it_will_use_one(slurm, tmp_path, con
     memory). This test cluster has no GPU, so Slurm itself refuses the request: proof that it reached it."""
     repo = copy_repo(tmp_path)
     proc = sh("snakemake results/dual_modes/checkpoints/transformer_d1_16_s0.safetensors "
-              f"--workflow-profile profiles/slurm --config {config}", repo, check=False)
+              f"--workflow-profile profiles/slurm {FAST_POLL} --config {config}", repo, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out[-3000:]
     submits = [line for line in out.splitlines() if "sbatch --parsable" in line]

@@ -131,8 +131,9 @@ def test_packed_stream_is_the_training_text_cut_into_blocks():
     pairs = np.array([[12, 34], [5, 7], [99, 1]])
     stream = D.packed_stream(pairs, reverse=True)
     assert D.decode(stream) == "$12+34=64$\n$5+7=21$\n$99+1=001$\n"
-    x, y = D.stream_blocks(stream, 8)
-    assert x.shape == (3, 8) and torch.equal(x.flatten(), stream[:24]) and torch.equal(y.flatten(), stream[1:25])
+    x, y = D.stream_blocks(stream, 8)  # 31 tokens: three whole blocks and the tail
+    assert x.shape == (4, 8) and torch.equal(x[:3].flatten(), stream[:24]) and torch.equal(y[:3].flatten(), stream[1:25])
+    assert torch.equal(x[3], stream[-9:-1]) and torch.equal(y[3], stream[-8:])  # the last line is trained on too
 
 
 def test_lm_objective_trains_on_every_character_and_learns():

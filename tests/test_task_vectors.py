@@ -209,6 +209,9 @@ def test_location_claims_measure_context_and_depth_and_fail_when_the_vector_stay
     assert c["location_moves_with_context"].measured["by_k"][4]["best_layer"] == 2
     moved = ("baseline", 4, {**WEAK, "task-averaged": [0.05, 0.6, 0.4, 0.3, 0.2]}, 1.0)  # best at layer 1
     assert _claims(WEAK, more=[moved])["location_moves_with_context"].holds is True
+    wobble = ("baseline", 4, {**WEAK, "task-averaged": [0.05, 0.58, 0.57, 0.5, 0.3]}, 1.0)  # best at 1, inside
+    flat_top = {**WEAK, "task-averaged": [0.05, 0.57, 0.6, 0.5, 0.3]}  # the long context's plateau: layers 1-2
+    assert _claims(flat_top, more=[wobble])["location_moves_with_context"].holds is False  # a wobble is no move
     stronger_short = ("baseline", 4, {**WEAK, "task-averaged": [0.05, 0.4, 0.8, 0.5, 0.3]}, 1.0)
     assert _claims(WEAK, more=[stronger_short])["location_moves_with_context"].holds is True  # weakens with k
     nothing = ("baseline", 4, {**WEAK, "task-averaged": [0.05, 0.06, 0.05, 0.05, 0.05]}, 1.0)

@@ -59,6 +59,7 @@ def all_claims(hist: pd.DataFrame, add: pd.DataFrame, length: pd.DataFrame) -> l
         if obj == PROTOCOL:
             gaps[fmt] = (gap, se)
             enough &= len(by_seed) >= MIN_SEEDS
+    enough = enough and bool(gaps)  # no lm objective run: not measured
     efficient = bool(gaps) and all(np.isfinite(gp) and np.isfinite(se) and gp > GAP_SES * se and gp > 0
                                    for gp, se in gaps.values())
     add_overlap = int(add.overlap.max()) if "overlap" in add else None

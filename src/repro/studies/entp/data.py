@@ -233,10 +233,15 @@ def packed_stream(pairs: np.ndarray, reverse: bool) -> torch.Tensor:
 
 
 def stream_blocks(stream: torch.Tensor, block: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Non-overlapping blocks of the stream (the repo's BlockDataset): inputs (n, block) and next-token targets."""
+    """Non-overlapping blocks of the stream (the repo's BlockDataset): inputs (n, block) and next-token targets.
+    The repo drops the stream's last partial block, which holds the last one-digit lines; here one more block,
+    the stream's last `block` inputs, covers them, so every training line is trained on."""
     n = (len(stream) - 1) // block
     if n < 1:
         raise ValueError(f"entp addition: a training stream of {len(stream)} tokens has no block of {block}")
     x = stream[: n * block].view(n, block)
     y = stream[1: n * block + 1].view(n, block)
+    if (len(stream) - 1) % block:
+        x = torch.cat([x, stream[-block - 1:-1][None]])
+        y = torch.cat([y, stream[-block:][None]])
     return x, y

@@ -134,6 +134,9 @@ def train_addition_lm(stream: torch.Tensor, test_split, cfg: dict, arch: str, *,
     runs one bidirectional pass per prefix, batched). The model sees a test line alone from position 0."""
     torch.manual_seed(seed)
     m_cfg, block = cfg["model"], cfg["block"]
+    need = int((test_split[2]).max()) - 1  # the longest test line's positions ("$a+b=c$" without its last "$")
+    if block < need:
+        raise ValueError(f"entp addition: lm.block {block} is shorter than a test line needs ({need} positions)")
     model = make_model(arch, m_cfg["n_layer"], m_cfg["n_head"], m_cfg["d_model"], D.ADD_VOCAB, block)
     x, y = (t.to(device) for t in D.stream_blocks(stream, block))
     pos = torch.arange(block, device=device)

@@ -147,6 +147,7 @@ def evaluate_checkpoint(path, cfg: dict, device) -> dict[str, pd.DataFrame]:
     model = GPT(GPTConfig(**mcfg)).to(device).eval()
     model.load_state_dict(state)
     task, ev = cfg["task"], cfg["eval"]
-    layer = cfg["model"].get("tvp_layer") or ev["pca_layer"]
+    # a shallower baseline (paper scale) is projected at the same relative depth, not at its last residual
+    layer = cfg["model"].get("tvp_layer") or min(ev["pca_layer"], cfg["model"]["n_layer"] // 2)
     return {"tvp": tvp_table(model, task, ev["prompts"], device, ev.get("context_ks", ())), "ood": ood_table(model, task, ev["prompts"], device),
             "pca": pca_table(model, task, layer, ev["pca_prompts"], device)}
