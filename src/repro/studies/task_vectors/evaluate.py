@@ -16,7 +16,6 @@ from repro.models.gpt import GPT
 from repro.studies.task_vectors import data as D
 from repro.studies.task_vectors.tvp import icl_forward, out, score, tvp_forward
 
-
 VECTORS = ("per-prompt", "task-averaged", "task-added")
 
 
