@@ -26,8 +26,9 @@ def tvp_by_layer(tvp: pd.DataFrame, layers: dict, k: int | None = None):
                                       ("task-averaged", "--", "C0", "TVP, task-averaged vectors"),
                                       ("task-added", "-", "C4", "TVP, + task mean (query kept)"),
                                       ("linear probe", ":", "C7", "linear probe of the task (held out)")):
-            h = g[g.vectors == vec].groupby("layer").tvp
-            if len(g[g.vectors == vec]):
+            sub = g[g.vectors == vec]
+            if len(sub):
+                h = sub.groupby("layer").tvp
                 mean = h.mean()
                 ax.plot(mean.index, mean.values, ls, marker="o", ms=4, color=color, label=label)
                 if "seed" in g and g.seed.nunique() > 1:
