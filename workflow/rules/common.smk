@@ -1,7 +1,11 @@
 # Config validation and helpers shared by every study's rules. No rules here.
+import json
+import os
+import shlex
 import sys
 
 from repro.core import config as repro_config
+from repro.core import seeds as repro_seeds
 from repro.core.deps import library_files
 
 try:
@@ -9,6 +13,14 @@ try:
 except repro_config.ConfigError as err:
     # One line naming the key, then stop before any job (nothing is written under results/).
     sys.exit(f"repro config error: {err}")
+
+# Reseeding: `seed_set: N` moves every seed (global and per study) to a disjoint set, and the outputs to
+# their own tree, so a verdict can be checked against another draw without touching the default results.
+SEED_SET = int(CFG.get("seed_set", 0))
+CFG = repro_seeds.shift_tree(CFG, SEED_SET)
+RESULTS = repro_seeds.results_root(SEED_SET)
+LOGS = repro_seeds.results_root(SEED_SET, "logs")
+SCRATCH = repro_seeds.results_root(SEED_SET, "scratch")
 
 # One software environment for every rule (used with --software-deployment-method conda).
 ENV = "../envs/repro.yaml"
@@ -49,6 +61,13 @@ def lib(script):
     return list(library_files(script))
 
 
+def config_args(**override):
+    """This run's top-level config as `--config` words for a nested run, with `override` applied."""
+    top = {k: v for k, v in config.items() if k in ("scale", "studies", "seeds", "device", "data_root", "seed_set")}
+    top.update(override)
+    return " ".join(shlex.quote(f"{k}={json.dumps(v)}") for k, v in top.items())
+
+
 def gpu_request():
     """Training rules ask a cluster for a GPU only when the run will use one (paper scale with device auto)."""
     device = CFG["device"]
@@ -60,6 +79,6 @@ STUDY_TARGETS = {}
 
 
 def final_outputs():
-    return ["results/REPORT.md", "results/REPORT.html"] + [
+    return [RESULTS + "/REPORT.md", RESULTS + "/REPORT.html"] + [
         f for s in STUDIES for f in STUDY_TARGETS[s]
     ]

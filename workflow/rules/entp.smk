@@ -4,7 +4,7 @@
 ENTP_MODELS = sorted(study_cfg("entp", "count3", "models"))
 ENTP_ADD = study_cfg("entp", "addition")
 ENTP_ADDITION = expand(
-    "results/entp/metrics/addition_{objective}_{fmt}_{arch}_n{n}.parquet",
+    RESULTS + "/entp/metrics/addition_{objective}_{fmt}_{arch}_n{n}.parquet",
     objective=ENTP_ADD["objectives"],
     fmt=ENTP_ADD["formats"],
     arch=["encoder", "decoder"],
@@ -16,12 +16,12 @@ rule entp_count3:
     input:
         lib=lib("workflow/scripts/entp/count3.py"),
     output:
-        model="results/entp/checkpoints/count3_{model}_s{seed}.safetensors",
-        history="results/entp/metrics/count3_{model}_s{seed}.parquet",
+        model=RESULTS + "/entp/checkpoints/count3_{model}_s{seed}.safetensors",
+        history=RESULTS + "/entp/metrics/count3_{model}_s{seed}.parquet",
     log:
-        "logs/entp/count3_{model}_s{seed}.log",
+        LOGS + "/entp/count3_{model}_s{seed}.log",
     benchmark:
-        "results/entp/benchmarks/count3_{model}_s{seed}.tsv"
+        RESULTS + "/entp/benchmarks/count3_{model}_s{seed}.tsv"
     priority: 1  # the longest jobs (the encoder's above all): start them first so the others fill in around them
     conda:
         ENV
@@ -40,7 +40,7 @@ rule entp_count3:
         device=CFG["device"],
         scale=SCALE,
         # Resume state lives outside declared outputs: Snakemake deletes those when a job fails.
-        state="scratch/entp/count3_{model}_s{seed}.state.pt",
+        state=SCRATCH + "/entp/count3_{model}_s{seed}.state.pt",
     message:
         "entp: Count3, training {wildcards.model}, seed {wildcards.seed}"
     script:
@@ -51,11 +51,11 @@ rule entp_addition:
     input:
         lib=lib("workflow/scripts/entp/addition.py"),
     output:
-        table="results/entp/metrics/addition_{objective}_{fmt}_{arch}_n{n}.parquet",
+        table=RESULTS + "/entp/metrics/addition_{objective}_{fmt}_{arch}_n{n}.parquet",
     log:
-        "logs/entp/addition_{objective}_{fmt}_{arch}_n{n}.log",
+        LOGS + "/entp/addition_{objective}_{fmt}_{arch}_n{n}.log",
     benchmark:
-        "results/entp/benchmarks/addition_{objective}_{fmt}_{arch}_n{n}.tsv"
+        RESULTS + "/entp/benchmarks/addition_{objective}_{fmt}_{arch}_n{n}.tsv"
     wildcard_constraints:
         objective="lm|answer",
     conda:
@@ -83,11 +83,11 @@ rule entp_length:
     input:
         lib=lib("workflow/scripts/entp/length.py"),
     output:
-        table="results/entp/metrics/length_{arch}.parquet",
+        table=RESULTS + "/entp/metrics/length_{arch}.parquet",
     log:
-        "logs/entp/length_{arch}.log",
+        LOGS + "/entp/length_{arch}.log",
     benchmark:
-        "results/entp/benchmarks/length_{arch}.tsv"
+        RESULTS + "/entp/benchmarks/length_{arch}.tsv"
     conda:
         ENV
     threads: study_cfg("entp", "threads")
@@ -113,22 +113,22 @@ rule entp_figures:
         lib=lib("workflow/scripts/entp/figures.py"),
     output:
         count3=report(
-            "results/entp/figures/count3_learning_curves.png",
+            RESULTS + "/entp/figures/count3_learning_curves.png",
             caption="../report/entp/count3_learning_curves.rst",
             category="entp",
         ),
         addition=report(
-            "results/entp/figures/addition_sample_efficiency.png",
+            RESULTS + "/entp/figures/addition_sample_efficiency.png",
             caption="../report/entp/addition_sample_efficiency.rst",
             category="entp",
         ),
         length=report(
-            "results/entp/figures/length_generalisation.png",
+            RESULTS + "/entp/figures/length_generalisation.png",
             caption="../report/entp/length_generalisation.rst",
             category="entp",
         ),
     log:
-        "logs/entp/figures.log",
+        LOGS + "/entp/figures.log",
     localrule: True
     conda:
         ENV
@@ -148,10 +148,10 @@ rule entp_claims:
         length=expand(rules.entp_length.output.table, arch=["encoder", "decoder"]),
         lib=lib("workflow/scripts/entp/claims.py"),
     output:
-        claims="results/entp/claims.json",
-        metrics="results/entp/metrics.json",
+        claims=RESULTS + "/entp/claims.json",
+        metrics=RESULTS + "/entp/metrics.json",
     log:
-        "logs/entp/claims.log",
+        LOGS + "/entp/claims.log",
     localrule: True
     conda:
         ENV

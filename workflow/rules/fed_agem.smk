@@ -9,11 +9,11 @@ rule fed_agem_run:
     input:
         lib=lib("workflow/scripts/fed_agem/run.py"),
     output:
-        table="results/fed_agem/metrics/{scenario}_s{seed}.parquet",
+        table=RESULTS + "/fed_agem/metrics/{scenario}_s{seed}.parquet",
     log:
-        "logs/fed_agem/{scenario}_s{seed}.log",
+        LOGS + "/fed_agem/{scenario}_s{seed}.log",
     benchmark:
-        "results/fed_agem/benchmarks/{scenario}_s{seed}.tsv"
+        RESULTS + "/fed_agem/benchmarks/{scenario}_s{seed}.tsv"
     wildcard_constraints:
         scenario="rotated|permuted|split",
     conda:
@@ -50,17 +50,17 @@ rule fed_agem_figures:
         lib=lib("workflow/scripts/fed_agem/figures.py"),
     output:
         accuracy=report(
-            "results/fed_agem/figures/fed_agem_accuracy.png",
+            RESULTS + "/fed_agem/figures/fed_agem_accuracy.png",
             caption="../report/fed_agem/fed_agem_accuracy.rst",
             category="fed_agem",
         ),
         summary=report(
-            "results/fed_agem/figures/fed_agem_summary.png",
+            RESULTS + "/fed_agem/figures/fed_agem_summary.png",
             caption="../report/fed_agem/fed_agem_summary.rst",
             category="fed_agem",
         ),
     log:
-        "logs/fed_agem/figures.log",
+        LOGS + "/fed_agem/figures.log",
     localrule: True
     conda:
         ENV
@@ -77,10 +77,10 @@ rule fed_agem_claims:
         tables=FA_TABLES,
         lib=lib("workflow/scripts/fed_agem/claims.py"),
     output:
-        claims="results/fed_agem/claims.json",
-        metrics="results/fed_agem/metrics.json",
+        claims=RESULTS + "/fed_agem/claims.json",
+        metrics=RESULTS + "/fed_agem/metrics.json",
     log:
-        "logs/fed_agem/claims.log",
+        LOGS + "/fed_agem/claims.log",
     localrule: True
     conda:
         ENV

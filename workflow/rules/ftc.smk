@@ -11,11 +11,11 @@ rule ftc_pretrain:
     input:
         lib=lib("workflow/scripts/ftc/pretrain.py"),
     output:
-        model="results/ftc/checkpoints/f_d{d}.safetensors",
+        model=RESULTS + "/ftc/checkpoints/f_d{d}.safetensors",
     log:
-        "logs/ftc/pretrain_d{d}.log",
+        LOGS + "/ftc/pretrain_d{d}.log",
     benchmark:
-        "results/ftc/benchmarks/pretrain_d{d}.tsv"
+        RESULTS + "/ftc/benchmarks/pretrain_d{d}.tsv"
     conda:
         ENV
     params:
@@ -35,11 +35,11 @@ rule ftc_constructions:
         models=expand(rules.ftc_pretrain.output.model, d=FTC_DIMS),
         lib=lib("workflow/scripts/ftc/constructions.py"),
     output:
-        table="results/ftc/metrics/constructions.parquet",
+        table=RESULTS + "/ftc/metrics/constructions.parquet",
     log:
-        "logs/ftc/constructions.log",
+        LOGS + "/ftc/constructions.log",
     benchmark:
-        "results/ftc/benchmarks/constructions.tsv"
+        RESULTS + "/ftc/benchmarks/constructions.tsv"
     conda:
         ENV
     params:
@@ -58,9 +58,9 @@ rule ftc_bounds:
     input:
         lib=lib("workflow/scripts/ftc/bounds.py"),
     output:
-        table="results/ftc/metrics/bounds.parquet",
+        table=RESULTS + "/ftc/metrics/bounds.parquet",
     log:
-        "logs/ftc/bounds.log",
+        LOGS + "/ftc/bounds.log",
     conda:
         ENV
     params:
@@ -81,11 +81,11 @@ rule ftc_trained:
         ),
         lib=lib("workflow/scripts/ftc/trained.py"),
     output:
-        table="results/ftc/metrics/trained_depth{depth}.parquet",
+        table=RESULTS + "/ftc/metrics/trained_depth{depth}.parquet",
     log:
-        "logs/ftc/trained_depth{depth}.log",
+        LOGS + "/ftc/trained_depth{depth}.log",
     benchmark:
-        "results/ftc/benchmarks/trained_depth{depth}.tsv"
+        RESULTS + "/ftc/benchmarks/trained_depth{depth}.tsv"
     conda:
         ENV
     threads: 1
@@ -112,17 +112,17 @@ rule ftc_figures:
         lib=lib("workflow/scripts/ftc/figures.py"),
     output:
         scaling=report(
-            "results/ftc/figures/ftc_scaling.png",
+            RESULTS + "/ftc/figures/ftc_scaling.png",
             caption="../report/ftc/ftc_scaling.rst",
             category="ftc",
         ),
         independence=report(
-            "results/ftc/figures/ftc_independence_of_K.png",
+            RESULTS + "/ftc/figures/ftc_independence_of_K.png",
             caption="../report/ftc/ftc_independence_of_K.rst",
             category="ftc",
         ),
     log:
-        "logs/ftc/figures.log",
+        LOGS + "/ftc/figures.log",
     localrule: True
     conda:
         ENV
@@ -141,10 +141,10 @@ rule ftc_claims:
         trained=expand(rules.ftc_trained.output.table, depth=[2, 3]),
         lib=lib("workflow/scripts/ftc/claims.py"),
     output:
-        claims="results/ftc/claims.json",
-        metrics="results/ftc/metrics.json",
+        claims=RESULTS + "/ftc/claims.json",
+        metrics=RESULTS + "/ftc/metrics.json",
     log:
-        "logs/ftc/claims.log",
+        LOGS + "/ftc/claims.log",
     localrule: True
     conda:
         ENV

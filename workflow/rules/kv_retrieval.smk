@@ -15,13 +15,13 @@ rule kv_retrieval_train:
     input:
         lib=lib("workflow/scripts/kv_retrieval/train.py"),
     output:
-        model="results/kv_retrieval/checkpoints/{arm}_s{seed}.safetensors",
-        history="results/kv_retrieval/metrics/train_{arm}_s{seed}.parquet",
-        data="results/kv_retrieval/data/train_{arm}_s{seed}.jsonl",
+        model=RESULTS + "/kv_retrieval/checkpoints/{arm}_s{seed}.safetensors",
+        history=RESULTS + "/kv_retrieval/metrics/train_{arm}_s{seed}.parquet",
+        data=RESULTS + "/kv_retrieval/data/train_{arm}_s{seed}.jsonl",
     log:
-        "logs/kv_retrieval/train_{arm}_s{seed}.log",
+        LOGS + "/kv_retrieval/train_{arm}_s{seed}.log",
     benchmark:
-        "results/kv_retrieval/benchmarks/train_{arm}_s{seed}.tsv"
+        RESULTS + "/kv_retrieval/benchmarks/train_{arm}_s{seed}.tsv"
     wildcard_constraints:
         arm="plain|template|facts",
     conda:
@@ -36,7 +36,7 @@ rule kv_retrieval_train:
         arm="{arm}",
         seed="{seed}",
         # Resume state lives outside declared outputs: Snakemake deletes those when a job fails.
-        state="scratch/kv_retrieval/{arm}_s{seed}.state.pt",
+        state=SCRATCH + "/kv_retrieval/{arm}_s{seed}.state.pt",
         device=CFG["device"],
         scale=SCALE,
     message:
@@ -53,18 +53,18 @@ rule kv_retrieval_eval:
                 {}
                 if w.arm == "base"
                 else {
-                    "model": f"results/kv_retrieval/checkpoints/{w.arm}_s{w.seed}.safetensors",
-                    "data": f"results/kv_retrieval/data/train_{w.arm}_s{w.seed}.jsonl",
+                    "model": f"{RESULTS}/kv_retrieval/checkpoints/{w.arm}_s{w.seed}.safetensors",
+                    "data": f"{RESULTS}/kv_retrieval/data/train_{w.arm}_s{w.seed}.jsonl",
                 }
             )
         ),
         lib=lib("workflow/scripts/kv_retrieval/eval.py"),
     output:
-        table="results/kv_retrieval/metrics/eval_{arm}_s{seed}.parquet",
+        table=RESULTS + "/kv_retrieval/metrics/eval_{arm}_s{seed}.parquet",
     log:
-        "logs/kv_retrieval/eval_{arm}_s{seed}.log",
+        LOGS + "/kv_retrieval/eval_{arm}_s{seed}.log",
     benchmark:
-        "results/kv_retrieval/benchmarks/eval_{arm}_s{seed}.tsv"
+        RESULTS + "/kv_retrieval/benchmarks/eval_{arm}_s{seed}.tsv"
     wildcard_constraints:
         arm="base|plain|template|facts",
     conda:
@@ -103,22 +103,22 @@ rule kv_retrieval_figures:
         lib=lib("workflow/scripts/kv_retrieval/figures.py"),
     output:
         positions=report(
-            "results/kv_retrieval/figures/kv_retrieval_positions.png",
+            RESULTS + "/kv_retrieval/figures/kv_retrieval_positions.png",
             caption="../report/kv_retrieval/kv_retrieval_positions.rst",
             category="kv_retrieval",
         ),
         kv=report(
-            "results/kv_retrieval/figures/kv_retrieval_kv.png",
+            RESULTS + "/kv_retrieval/figures/kv_retrieval_kv.png",
             caption="../report/kv_retrieval/kv_retrieval_kv.rst",
             category="kv_retrieval",
         ),
         perplexity=report(
-            "results/kv_retrieval/figures/kv_retrieval_perplexity.png",
+            RESULTS + "/kv_retrieval/figures/kv_retrieval_perplexity.png",
             caption="../report/kv_retrieval/kv_retrieval_perplexity.rst",
             category="kv_retrieval",
         ),
     log:
-        "logs/kv_retrieval/figures.log",
+        LOGS + "/kv_retrieval/figures.log",
     localrule: True
     conda:
         ENV
@@ -135,10 +135,10 @@ rule kv_retrieval_claims:
         tables=KV_TABLES,
         lib=lib("workflow/scripts/kv_retrieval/claims.py"),
     output:
-        claims="results/kv_retrieval/claims.json",
-        metrics="results/kv_retrieval/metrics.json",
+        claims=RESULTS + "/kv_retrieval/claims.json",
+        metrics=RESULTS + "/kv_retrieval/metrics.json",
     log:
-        "logs/kv_retrieval/claims.log",
+        LOGS + "/kv_retrieval/claims.log",
     localrule: True
     conda:
         ENV

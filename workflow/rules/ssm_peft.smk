@@ -9,11 +9,11 @@ rule ssm_peft_synthetic:
     input:
         lib=lib("workflow/scripts/ssm_peft/synthetic.py"),
     output:
-        table="results/ssm_peft/metrics/synthetic_s{seed}.parquet",
+        table=RESULTS + "/ssm_peft/metrics/synthetic_s{seed}.parquet",
     log:
-        "logs/ssm_peft/synthetic_s{seed}.log",
+        LOGS + "/ssm_peft/synthetic_s{seed}.log",
     benchmark:
-        "results/ssm_peft/benchmarks/synthetic_s{seed}.tsv"
+        RESULTS + "/ssm_peft/benchmarks/synthetic_s{seed}.tsv"
     conda:
         ENV
     threads: study_cfg("ssm_peft", "threads")  # capped at --cores
@@ -36,12 +36,12 @@ rule ssm_peft_pretrain:
     input:
         lib=lib("workflow/scripts/ssm_peft/pretrain.py"),
     output:
-        model="results/ssm_peft/checkpoints/mamba_pretrained.safetensors",
-        history="results/ssm_peft/metrics/pretrain.parquet",
+        model=RESULTS + "/ssm_peft/checkpoints/mamba_pretrained.safetensors",
+        history=RESULTS + "/ssm_peft/metrics/pretrain.parquet",
     log:
-        "logs/ssm_peft/pretrain.log",
+        LOGS + "/ssm_peft/pretrain.log",
     benchmark:
-        "results/ssm_peft/benchmarks/pretrain.tsv"
+        RESULTS + "/ssm_peft/benchmarks/pretrain.tsv"
     conda:
         ENV
     threads: study_cfg("ssm_peft", "threads")
@@ -55,7 +55,7 @@ rule ssm_peft_pretrain:
         device=CFG["device"],
         scale=SCALE,
         # Resume state lives outside declared outputs: Snakemake deletes those when a job fails.
-        state="scratch/ssm_peft/pretrain.state.pt",
+        state=SCRATCH + "/ssm_peft/pretrain.state.pt",
     message:
         "ssm_peft: pretraining the Mamba classifier on digits 0-4"
     script:
@@ -67,11 +67,11 @@ rule ssm_peft_finetune:
         model=rules.ssm_peft_pretrain.output.model,
         lib=lib("workflow/scripts/ssm_peft/finetune.py"),
     output:
-        table="results/ssm_peft/metrics/finetune_s{seed}.parquet",
+        table=RESULTS + "/ssm_peft/metrics/finetune_s{seed}.parquet",
     log:
-        "logs/ssm_peft/finetune_s{seed}.log",
+        LOGS + "/ssm_peft/finetune_s{seed}.log",
     benchmark:
-        "results/ssm_peft/benchmarks/finetune_s{seed}.tsv"
+        RESULTS + "/ssm_peft/benchmarks/finetune_s{seed}.tsv"
     conda:
         ENV
     threads: study_cfg("ssm_peft", "threads")
@@ -102,12 +102,12 @@ rule ssm_peft_figures:
         lib=lib("workflow/scripts/ssm_peft/figures.py"),
     output:
         budget=report(
-            "results/ssm_peft/figures/ssm_peft_budget.png",
+            RESULTS + "/ssm_peft/figures/ssm_peft_budget.png",
             caption="../report/ssm_peft/ssm_peft_budget.rst",
             category="ssm_peft",
         ),
     log:
-        "logs/ssm_peft/figures.log",
+        LOGS + "/ssm_peft/figures.log",
     localrule: True
     conda:
         ENV
@@ -124,10 +124,10 @@ rule ssm_peft_claims:
         **SP_TABLES,
         lib=lib("workflow/scripts/ssm_peft/claims.py"),
     output:
-        claims="results/ssm_peft/claims.json",
-        metrics="results/ssm_peft/metrics.json",
+        claims=RESULTS + "/ssm_peft/claims.json",
+        metrics=RESULTS + "/ssm_peft/metrics.json",
     log:
-        "logs/ssm_peft/claims.log",
+        LOGS + "/ssm_peft/claims.log",
     localrule: True
     conda:
         ENV

@@ -25,12 +25,12 @@ rule task_superposition_train:
     input:
         lib=lib("workflow/scripts/task_superposition/train.py"),
     output:
-        model="results/task_superposition/checkpoints/{model}_s{seed}.safetensors",
-        history="results/task_superposition/metrics/train_{model}_s{seed}.parquet",
+        model=RESULTS + "/task_superposition/checkpoints/{model}_s{seed}.safetensors",
+        history=RESULTS + "/task_superposition/metrics/train_{model}_s{seed}.parquet",
     log:
-        "logs/task_superposition/train_{model}_s{seed}.log",
+        LOGS + "/task_superposition/train_{model}_s{seed}.log",
     benchmark:
-        "results/task_superposition/benchmarks/train_{model}_s{seed}.tsv"
+        RESULTS + "/task_superposition/benchmarks/train_{model}_s{seed}.tsv"
     conda:
         ENV
     threads: study_cfg("task_superposition", "threads")  # capped at --cores
@@ -44,7 +44,7 @@ rule task_superposition_train:
         device=CFG["device"],
         scale=SCALE,
         # Resume state lives outside declared outputs: Snakemake deletes those when a job fails.
-        state="scratch/task_superposition/{model}_s{seed}.state.pt",
+        state=SCRATCH + "/task_superposition/{model}_s{seed}.state.pt",
     message:
         "task_superposition: training {wildcards.model} on single-task prompts, seed {wildcards.seed}"
     script:
@@ -56,13 +56,13 @@ rule task_superposition_evaluate:
         model=rules.task_superposition_train.output.model,
         lib=lib("workflow/scripts/task_superposition/evaluate.py"),
     output:
-        mixing="results/task_superposition/metrics/mixing_{model}_s{seed}.parquet",
-        tv_layers="results/task_superposition/metrics/tv_layers_{model}_s{seed}.parquet",
-        tv_interp="results/task_superposition/metrics/tv_interp_{model}_s{seed}.parquet",
+        mixing=RESULTS + "/task_superposition/metrics/mixing_{model}_s{seed}.parquet",
+        tv_layers=RESULTS + "/task_superposition/metrics/tv_layers_{model}_s{seed}.parquet",
+        tv_interp=RESULTS + "/task_superposition/metrics/tv_interp_{model}_s{seed}.parquet",
     log:
-        "logs/task_superposition/evaluate_{model}_s{seed}.log",
+        LOGS + "/task_superposition/evaluate_{model}_s{seed}.log",
     benchmark:
-        "results/task_superposition/benchmarks/evaluate_{model}_s{seed}.tsv"
+        RESULTS + "/task_superposition/benchmarks/evaluate_{model}_s{seed}.tsv"
     conda:
         ENV
     threads: study_cfg("task_superposition", "threads")
@@ -85,12 +85,12 @@ rule task_superposition_llm:
     input:
         lib=lib("workflow/scripts/task_superposition/llm.py"),
     output:
-        screen="results/task_superposition/metrics/llm_screen.parquet",
-        mixing="results/task_superposition/metrics/llm_mixing.parquet",
+        screen=RESULTS + "/task_superposition/metrics/llm_screen.parquet",
+        mixing=RESULTS + "/task_superposition/metrics/llm_mixing.parquet",
     log:
-        "logs/task_superposition/llm.log",
+        LOGS + "/task_superposition/llm.log",
     benchmark:
-        "results/task_superposition/benchmarks/llm.tsv"
+        RESULTS + "/task_superposition/benchmarks/llm.tsv"
     conda:
         ENV
     threads: study_cfg("task_superposition", "threads")
@@ -113,12 +113,12 @@ rule task_superposition_llm_task_vectors:
     input:
         lib=lib("workflow/scripts/task_superposition/llm_task_vectors.py"),
     output:
-        tv_layers="results/task_superposition/metrics/llm_tv_layers.parquet",
-        tv_interp="results/task_superposition/metrics/llm_tv_interp.parquet",
+        tv_layers=RESULTS + "/task_superposition/metrics/llm_tv_layers.parquet",
+        tv_interp=RESULTS + "/task_superposition/metrics/llm_tv_interp.parquet",
     log:
-        "logs/task_superposition/llm_task_vectors.log",
+        LOGS + "/task_superposition/llm_task_vectors.log",
     benchmark:
-        "results/task_superposition/benchmarks/llm_task_vectors.tsv"
+        RESULTS + "/task_superposition/benchmarks/llm_task_vectors.tsv"
     conda:
         ENV
     threads: study_cfg("task_superposition", "threads")
@@ -144,7 +144,7 @@ rule task_superposition_llm_task_vectors:
 
 TS_EVAL = {
     kind: expand(
-        f"results/task_superposition/metrics/{kind}_{{model}}_s{{seed}}.parquet",
+        f"{RESULTS}/task_superposition/metrics/{kind}_{{model}}_s{{seed}}.parquet",
         model=sorted(TS_MODELS),
         seed=SEEDS,
     )
@@ -161,32 +161,32 @@ rule task_superposition_figures:
         lib=lib("workflow/scripts/task_superposition/figures.py"),
     output:
         mixing=report(
-            "results/task_superposition/figures/scratch_mixing.png",
+            RESULTS + "/task_superposition/figures/scratch_mixing.png",
             caption="../report/task_superposition/scratch_mixing.rst",
             category="task_superposition",
         ),
         per_prompt=report(
-            "results/task_superposition/figures/scratch_per_prompt.png",
+            RESULTS + "/task_superposition/figures/scratch_per_prompt.png",
             caption="../report/task_superposition/scratch_per_prompt.rst",
             category="task_superposition",
         ),
         tv=report(
-            "results/task_superposition/figures/task_vector_interpolation.png",
+            RESULTS + "/task_superposition/figures/task_vector_interpolation.png",
             caption="../report/task_superposition/task_vector_interpolation.rst",
             category="task_superposition",
         ),
         llm=report(
-            "results/task_superposition/figures/llm_mixing.png",
+            RESULTS + "/task_superposition/figures/llm_mixing.png",
             caption="../report/task_superposition/llm_mixing.rst",
             category="task_superposition",
         ),
         llm_tv=report(
-            "results/task_superposition/figures/llm_task_vectors.png",
+            RESULTS + "/task_superposition/figures/llm_task_vectors.png",
             caption="../report/task_superposition/llm_task_vectors.rst",
             category="task_superposition",
         ),
     log:
-        "logs/task_superposition/figures.log",
+        LOGS + "/task_superposition/figures.log",
     localrule: True
     conda:
         ENV
@@ -210,10 +210,10 @@ rule task_superposition_claims:
         llm_tv_interp=rules.task_superposition_llm_task_vectors.output.tv_interp,
         lib=lib("workflow/scripts/task_superposition/claims.py"),
     output:
-        claims="results/task_superposition/claims.json",
-        metrics="results/task_superposition/metrics.json",
+        claims=RESULTS + "/task_superposition/claims.json",
+        metrics=RESULTS + "/task_superposition/metrics.json",
     log:
-        "logs/task_superposition/claims.log",
+        LOGS + "/task_superposition/claims.log",
     localrule: True
     conda:
         ENV

@@ -22,12 +22,12 @@ rule task_vectors_train:
     input:
         lib=lib("workflow/scripts/task_vectors/train.py"),
     output:
-        model="results/task_vectors/checkpoints/{model}_s{seed}.safetensors",
-        history="results/task_vectors/metrics/train_{model}_s{seed}.parquet",
+        model=RESULTS + "/task_vectors/checkpoints/{model}_s{seed}.safetensors",
+        history=RESULTS + "/task_vectors/metrics/train_{model}_s{seed}.parquet",
     log:
-        "logs/task_vectors/train_{model}_s{seed}.log",
+        LOGS + "/task_vectors/train_{model}_s{seed}.log",
     benchmark:
-        "results/task_vectors/benchmarks/train_{model}_s{seed}.tsv"
+        RESULTS + "/task_vectors/benchmarks/train_{model}_s{seed}.tsv"
     conda:
         ENV
     threads: study_cfg("task_vectors", "threads")  # capped at --cores
@@ -41,7 +41,7 @@ rule task_vectors_train:
         device=CFG["device"],
         scale=SCALE,
         # Resume state lives outside declared outputs: Snakemake deletes those when a job fails.
-        state="scratch/task_vectors/{model}_s{seed}.state.pt",
+        state=SCRATCH + "/task_vectors/{model}_s{seed}.state.pt",
     message:
         "task_vectors: training {wildcards.model}, seed {wildcards.seed}"
     script:
@@ -53,13 +53,13 @@ rule task_vectors_evaluate:
         model=rules.task_vectors_train.output.model,
         lib=lib("workflow/scripts/task_vectors/evaluate.py"),
     output:
-        tvp="results/task_vectors/metrics/tvp_{model}_s{seed}.parquet",
-        ood="results/task_vectors/metrics/ood_{model}_s{seed}.parquet",
-        pca="results/task_vectors/metrics/pca_{model}_s{seed}.parquet",
+        tvp=RESULTS + "/task_vectors/metrics/tvp_{model}_s{seed}.parquet",
+        ood=RESULTS + "/task_vectors/metrics/ood_{model}_s{seed}.parquet",
+        pca=RESULTS + "/task_vectors/metrics/pca_{model}_s{seed}.parquet",
     log:
-        "logs/task_vectors/evaluate_{model}_s{seed}.log",
+        LOGS + "/task_vectors/evaluate_{model}_s{seed}.log",
     benchmark:
-        "results/task_vectors/benchmarks/evaluate_{model}_s{seed}.tsv"
+        RESULTS + "/task_vectors/benchmarks/evaluate_{model}_s{seed}.tsv"
     conda:
         ENV
     threads: study_cfg("task_vectors", "threads")
@@ -80,7 +80,7 @@ rule task_vectors_evaluate:
 
 TV_EVAL = {
     kind: expand(
-        f"results/task_vectors/metrics/{kind}_{{model}}_s{{seed}}.parquet",
+        f"{RESULTS}/task_vectors/metrics/{kind}_{{model}}_s{{seed}}.parquet",
         model=sorted(TV_MODELS),
         seed=TV_SEEDS,
     )
@@ -94,27 +94,27 @@ rule task_vectors_figures:
         lib=lib("workflow/scripts/task_vectors/figures.py"),
     output:
         tvp=report(
-            "results/task_vectors/figures/tvp_by_layer.png",
+            RESULTS + "/task_vectors/figures/tvp_by_layer.png",
             caption="../report/task_vectors/tvp_by_layer.rst",
             category="task_vectors",
         ),
         pca=report(
-            "results/task_vectors/figures/task_vector_pca.png",
+            RESULTS + "/task_vectors/figures/task_vector_pca.png",
             caption="../report/task_vectors/task_vector_pca.rst",
             category="task_vectors",
         ),
         location=report(
-            "results/task_vectors/figures/tvp_location.png",
+            RESULTS + "/task_vectors/figures/tvp_location.png",
             caption="../report/task_vectors/tvp_location.rst",
             category="task_vectors",
         ),
         ood=report(
-            "results/task_vectors/figures/ood_icl.png",
+            RESULTS + "/task_vectors/figures/ood_icl.png",
             caption="../report/task_vectors/ood_icl.rst",
             category="task_vectors",
         ),
     log:
-        "logs/task_vectors/figures.log",
+        LOGS + "/task_vectors/figures.log",
     localrule: True
     conda:
         ENV
@@ -135,10 +135,10 @@ rule task_vectors_claims:
         ood=TV_EVAL["ood"],
         lib=lib("workflow/scripts/task_vectors/claims.py"),
     output:
-        claims="results/task_vectors/claims.json",
-        metrics="results/task_vectors/metrics.json",
+        claims=RESULTS + "/task_vectors/claims.json",
+        metrics=RESULTS + "/task_vectors/metrics.json",
     log:
-        "logs/task_vectors/claims.log",
+        LOGS + "/task_vectors/claims.log",
     localrule: True
     conda:
         ENV
