@@ -54,7 +54,7 @@ if SEED_SET == 0:
         log:
             LOGS + "/robustness/{study}.log",
         localrule: True
-        threads: workflow.cores
+        threads: 1024  # Snakemake caps it at --cores: the nested run gets every core this run has
         params:
             config=config_args(seed_set=ROBUST_SET),
         wildcard_constraints:
