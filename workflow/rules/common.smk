@@ -63,7 +63,11 @@ def lib(script):
 
 def config_args(**override):
     """This run's top-level config as `--config` words for a nested run, with `override` applied."""
-    top = {k: v for k, v in config.items() if k in ("scale", "studies", "seeds", "device", "data_root", "seed_set")}
+    top = {
+        k: v
+        for k, v in config.items()
+        if k in ("scale", "studies", "seeds", "device", "data_root", "seed_set")
+    }
     top.update(override)
     return " ".join(shlex.quote(f"{k}={json.dumps(v)}") for k, v in top.items())
 

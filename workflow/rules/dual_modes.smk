@@ -89,7 +89,8 @@ rule dual_modes_train:
     input:
         lib=lib("workflow/scripts/dual_modes/train.py"),
     output:
-        model=RESULTS + "/dual_modes/checkpoints/transformer_d{delta}_s{seed}.safetensors",
+        model=RESULTS
+        + "/dual_modes/checkpoints/transformer_d{delta}_s{seed}.safetensors",
         history=RESULTS + "/dual_modes/metrics/train_history_d{delta}_s{seed}.parquet",
     log:
         LOGS + "/dual_modes/train_d{delta}_s{seed}.log",

@@ -14,9 +14,16 @@ def robust_claims(study):
 def robust_inputs(wildcards):
     """Alternate-set claims the report shows: those asked for by this run's targets, and those already built."""
     asked = {str(t) for t in workflow.dag_settings.targets}
-    return [robust_claims(s) for s in STUDIES
-            if SEED_SET == 0 and ("robustness" in asked or f"{s}_robustness" in asked
-                                  or os.path.exists(robust_claims(s)))]
+    return [
+        robust_claims(s)
+        for s in STUDIES
+        if SEED_SET == 0
+        and (
+            "robustness" in asked
+            or f"{s}_robustness" in asked
+            or os.path.exists(robust_claims(s))
+        )
+    ]
 
 
 rule report:
@@ -53,12 +60,12 @@ if SEED_SET == 0:
             claims=ROBUST_ROOT + "/{study}/claims.json",
         log:
             LOGS + "/robustness/{study}.log",
+        wildcard_constraints:
+            study="|".join(STUDY_TARGETS),
         localrule: True
         threads: 1024  # Snakemake caps it at --cores: the nested run gets every core this run has
         params:
             config=config_args(seed_set=ROBUST_SET),
-        wildcard_constraints:
-            study="|".join(STUDY_TARGETS),
         message:
             "{wildcards.study}: the default scale again under the alternate seed set (a nested run into "
             + ROBUST_ROOT

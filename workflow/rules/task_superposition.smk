@@ -57,8 +57,10 @@ rule task_superposition_evaluate:
         lib=lib("workflow/scripts/task_superposition/evaluate.py"),
     output:
         mixing=RESULTS + "/task_superposition/metrics/mixing_{model}_s{seed}.parquet",
-        tv_layers=RESULTS + "/task_superposition/metrics/tv_layers_{model}_s{seed}.parquet",
-        tv_interp=RESULTS + "/task_superposition/metrics/tv_interp_{model}_s{seed}.parquet",
+        tv_layers=RESULTS
+        + "/task_superposition/metrics/tv_layers_{model}_s{seed}.parquet",
+        tv_interp=RESULTS
+        + "/task_superposition/metrics/tv_interp_{model}_s{seed}.parquet",
     log:
         LOGS + "/task_superposition/evaluate_{model}_s{seed}.log",
     benchmark:
