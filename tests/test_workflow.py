@@ -13,6 +13,8 @@ import pytest
 import yaml
 from wf import copy_repo, planned_rules, restored, sh
 
+from repro.core.io import read_provenance
+
 pytestmark = pytest.mark.workflow
 
 
@@ -217,6 +219,22 @@ def test_html_report_has_every_figure(smoke, tmp_path):
     # the claims table is its own item, beside the figures
     table = (smoke / "results/REPORT.html").read_text()
     assert table.startswith("<!DOCTYPE html>") and "<b>early_ascent</b>" in table and "Sanity checks" in table
+
+
+def test_robustness_runs_the_alternate_seed_set_beside_the_default(smoke, tmp_path):
+    repo = tmp_path / "repo"
+    shutil.copytree(smoke, repo, symlinks=True)  # leave the shared smoke run as it was
+    default = (repo / "results/ftc/claims.json").read_text()
+    sh("snakemake --cores 2 ftc_robustness", repo)
+    alt = json.loads((repo / "results/seed_set_1/ftc/claims.json").read_text())
+    assert {c["id"] for c in alt} == {c["id"] for c in json.loads(default)}
+    assert (repo / "results/ftc/claims.json").read_text() == default  # the default set is untouched
+    # every seed moved to the disjoint set: ftc's `seed: 0` ran as 1000, and the claims bootstrap with set 1
+    assert {read_provenance(p)["seed"] for p in (repo / "results/seed_set_1/ftc").rglob("*.parquet")} == {1000}
+    assert read_provenance(repo / "results/seed_set_1/ftc/claims.json")["params"]["seed_set"] == 1
+    report = (repo / "results/REPORT.md").read_text()
+    assert "seed set 1 | stable?" in report and "Robustness:" in report
+    assert planned_rules(repo) == {}  # the report already shows the alternate set
 
 
 @pytest.mark.parametrize("override, key", [("scale=huge", "'scale'"), ("devic=cpu", "'devic'"),
