@@ -27,7 +27,7 @@ def test_shipped_config_is_valid_at_every_scale(cfg, scale):
 
 @pytest.mark.parametrize("change, expect", [
     ({"scale": "huge"}, ["'scale'", "smoke, small, paper"]),
-    ({"colour": "red"}, ["unknown key 'colour'", "device, scale, seeds, studies"]),
+    ({"colour": "red"}, ["unknown key 'colour'", "device, scale, seed_set, seeds, studies"]),
     ({"seeds": "0"}, ["'seeds'", "array"]),
     ({"seeds": [0, "one"]}, ["'seeds.1'", "integer"]),
     ({"device": "tpu"}, ["'device'", "auto, cpu, cuda"]),

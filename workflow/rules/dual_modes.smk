@@ -235,6 +235,8 @@ rule dual_modes_claims:
     params:
         scale=SCALE,
         transformer_delta=DM_DELTAS[0],
+        gates=study_cfg("dual_modes", "gates"),
+        seed_set=SEED_SET,
     message:
         "dual_modes: checking the paper's claims"
     script:

@@ -65,6 +65,7 @@ rule ftc_bounds:
         ENV
     params:
         cfg=study_cfg("ftc", "bounds"),
+        seed=study_cfg("ftc", "seed"),  # deterministic patterns; recorded so provenance names the seed set
         device="cpu",
         scale=SCALE,
     message:
@@ -96,6 +97,8 @@ rule ftc_trained:
     params:
         cfg=study_cfg("ftc", "trained"),
         depth="{depth}",
+        # the searches draw from trained.seeds; this seeds the job's global generators like every other rule
+        seed=study_cfg("ftc", "seed"),
         device=CFG["device"],
         scale=SCALE,
     message:
@@ -150,6 +153,8 @@ rule ftc_claims:
         ENV
     params:
         scale=SCALE,
+        gates=study_cfg("ftc", "gates"),
+        seed_set=SEED_SET,
     message:
         "ftc: checking the paper's claims"
     script:

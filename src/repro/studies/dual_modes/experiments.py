@@ -44,6 +44,9 @@ def retrieval_vs_learning(deltas, ks, n_prompts: int, seed: int, device="cpu", c
             for m in range(prior.M):
                 row[f"pi_{m + 1}"] = float(r["pi"][j, :, m].mean())
                 row[f"w_dist_{m + 1}"] = float(r["w_dist"][j, :, m].mean())
+            # spread of the nearest group's weight, and of its rise since k=0 (paired over prompts)
+            row["se_pi_1"] = float(_se(r["pi"][j, :, 0]))
+            row["se_pi_1_rise"] = float(_se(r["pi"][j, :, 0] - r["pi"][0, :, 0]))
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -51,18 +54,26 @@ def retrieval_vs_learning(deltas, ks, n_prompts: int, seed: int, device="cpu", c
 def closer_task(deltas, rs, ks, n_prompts: int, seed: int, device="cpu", chunk: int = 4096) -> pd.DataFrame:
     """Figure 5: the closer the in-context task to group 1 (larger r), the lower the small-k risk.
 
-    Every (delta, r) shares one seed: each prompt sees the same input noise for every task and prior.
+    Every (delta, r) shares one seed: each prompt sees the same input noise for every task and prior, so the
+    risks of two tasks are compared paired over prompts.
     """
     rows = []
     for delta in deltas:
         prior = P.regular4(delta).to(device)
-        for r in rs:
+        errs = {}
+        for r in sorted(rs):
             task = P.regular4_task(prior, r)
             out = bayes.sweep(prior, task, task, prior.w[0], ks, n_prompts, _gen(seed, device), chunk)
+            errs[r] = out["err_learning"]
+        order = sorted(errs)
+        for i, r in enumerate(order):
+            e = errs[r]
+            closer = errs[order[i + 1]] if i + 1 < len(order) else None
             for j, k in enumerate(sorted(ks)):
-                e = out["err_learning"][j]
-                rows.append({"delta": float(delta), "r": float(r), "k": int(k), "risk": float(e.mean()),
-                             "se": float(_se(e))})
+                # se_diff_closer: paired s.e. of risk(r) - risk(next larger r, the closer task); NaN for the closest
+                se_closer = float(_se(e[j] - closer[j])) if closer is not None else float("nan")
+                rows.append({"delta": float(delta), "r": float(r), "k": int(k), "risk": float(e[j].mean()),
+                             "se": float(_se(e[j])), "se_diff_closer": se_closer})
     return pd.DataFrame(rows)
 
 

@@ -37,7 +37,8 @@ def constructions_table(fs: dict, problems: list[dict], Ns: list[int], seed: int
         for N in Ns:
             if N > K:
                 continue
-            p = D.make_problem(fs[d], K, d, N, seed + 1000 * i + N)
+            # seed * k + j: another seed set (seed + 1000) never meets problem i's draw, as seed + 1000 i did
+            p = D.make_problem(fs[d], K, d, N, seed * 1_000_003 + 1000 * i + N)
             _, z = C.projection(p.X, seed + i)
             r = p.exact_residual()
             nets = {"2-layer": (C.two_layer(z, r, p.changed), C.two_layer_size(N)),
