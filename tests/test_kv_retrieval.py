@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+from repro.core.claims import records
 from repro.studies.kv_retrieval import claims as C
 from repro.studies.kv_retrieval import data as KV
 from repro.studies.kv_retrieval import evaluate as EV
@@ -92,11 +93,11 @@ def test_plain_arm_is_evaluated_on_its_own_format_and_overlap_counts_gold_pairs(
     model, tok = tiny
     dcfg = {"n_train": 4, "n_dicts": 3, "max_token": 1024, "frac_0": 0.05, "frac_top5": 0.03, "facts_docs": 3}
     ecfg = {"kv_dicts": [3], "kv_questions": 3, "kv_new_tokens": 2, "qa_docs": [3], "qa_questions": 1,
-            "positions": ["first"], "qa_new_tokens": 2, "batch": 4}
+            "positions": ["first"], "qa_new_tokens": 2, "batch": 4, "seed": 10}
     seen = []
     monkeypatch.setattr(EV, "generate", lambda m, t, prompts, *a, **k: seen.append(t.decode(prompts[0])) or
                         [""] * len(prompts))
-    held = KV.kv_set(tok, dcfg, 3, 3, EV.EVAL_SEED + 3, True)
+    held = KV.kv_set(tok, dcfg, 3, 3, EV.eval_seed(ecfg, 3), True)
     leak = f"Dictionary [1] {{{held[1].gold_key}: {held[1].gold_value}, 5: 6}}"  # one gold pair, another prompt
     for arm, has_template in (("plain", False), ("template", True), ("base", True)):
         seen.clear()
@@ -119,56 +120,159 @@ def test_perplexity_is_exp_of_the_mean_nll(tiny):
     assert EV.perplexity(model, tok, text, window=2) == pytest.approx(float(np.exp(nll / (ids.shape[1] - 1))), rel=1e-5)
 
 
-def _table(base_pos, ft_pos, plain_pos, kv=(0.1, 0.8, 0.5), ppl=(10.0, 10.2, 10.1), n_q=20, seeds=(0, 1, 2),
-           facts_ppl=None):
-    """Rows with given accuracies: *_pos = accuracy at (first, middle, last); kv = (base, template, plain)."""
-    rng = np.random.default_rng(0)
+def test_evaluation_and_lora_seeds_come_from_the_config_and_move_with_the_seed_set():
+    from repro.core.seeds import shift_tree
+
+    ecfg = {"seed": 10}
+    assert EV.eval_seed(ecfg, 4) == 10_004  # the default set keeps the draws of every earlier run
+    moved = shift_tree({"eval": ecfg, "seeds": [0, 1, 2]}, 1)
+    assert EV.eval_seed(moved["eval"], 4) == 1_010_004 and moved["seeds"] == [1000, 1001, 1002]
+    # disjoint from every training seed of both sets
+    assert not {EV.eval_seed(c, n) for c in (ecfg, moved["eval"]) for n in (4, 8, 60)} & {0, 1, 2, 1000, 1001, 1002}
+    lora = {"method": "lora", "r": 2, "alpha": 4, "top_layers": 1, "epochs": 0.5, "batch": 4, "lr": 0.0}
+    dcfg = {"n_train": 2, "n_dicts": 3, "max_token": 1024, "frac_0": 0.05, "frac_top5": 0.03, "facts_docs": 3}
+    a = M.adapter_state(FT.train_arm("template", "tiny-random", dcfg, lora, seed=0)[0])
+    b = M.adapter_state(FT.train_arm("template", "tiny-random", dcfg, lora, seed=0)[0])
+    c = M.adapter_state(FT.train_arm("template", "tiny-random", dcfg, lora, seed=1)[0])
+    key = next(k for k in a if "lora_A" in k)  # lr 0: the adapters keep their initialisation
+    assert torch.equal(a[key], b[key]) and not torch.equal(a[key], c[key])
+
+
+GATES = {"kv_gain": 0.2, "train_loss_drop": 0.25}
+
+
+def _table(base_pos, ft_pos, plain_pos, kv=(0.1, 0.8, 0.5), ppl=(10.0, 10.2, 10.1), n_q=40, seeds=(0, 1, 2),
+           facts_ppl=None, ppl_jitter=0.02):
+    """Rows with given accuracies: *_pos = accuracy at (first, middle, last); kv = (base, template, plain).
+    Question q is answered when q < accuracy x n_q (the same questions for every arm, as in the pipeline);
+    perplexity varies by +-ppl_jitter x the seed's offset from the middle seed."""
     rows = []
 
     def add(arm, seed, acc_pos, kv_acc, p):
         for where, acc in zip(("first", "middle", "last"), acc_pos):
-            ok = rng.permutation(np.arange(n_q) < round(acc * n_q))
+            ok = np.arange(n_q) < round(acc * n_q)
             rows.extend({"arm": arm, "seed": seed, "task": "mdqa", "dataset": "fictional", "n_docs": 5, "where": where,
                          "qid": q, "correct": float(ok[q]), "perplexity": p, "kv_overlap": 0} for q in range(n_q))
-        ok = rng.permutation(np.arange(n_q) < round(kv_acc * n_q))
+        ok = np.arange(n_q) < round(kv_acc * n_q)
         rows.extend({"arm": arm, "seed": seed, "task": "kv", "dataset": "kv", "n_docs": 4, "where": "", "qid": q,
-                     "correct": float(ok[q]), "perplexity": p, "kv_overlap": 0} for q in range(n_q))
+                     "correct": float(ok[q]), "value_correct": float(ok[q]), "perplexity": p, "kv_overlap": 0}
+                    for q in range(n_q))
 
     add("base", -1, base_pos, kv[0], ppl[0])
-    for s in seeds:
-        add("template", s, ft_pos, kv[1], ppl[1])
-        add("plain", s, plain_pos, kv[2], ppl[2])
+    for i, s in enumerate(seeds):
+        j = ppl_jitter * (i - (len(seeds) - 1) / 2)
+        add("template", s, ft_pos, kv[1], ppl[1] + j)
+        add("plain", s, plain_pos, kv[2], ppl[2] + j)
         if facts_ppl is not None:
-            add("facts", s, plain_pos, kv[2], facts_ppl)
+            add("facts", s, plain_pos, kv[2], facts_ppl + j)
     return pd.DataFrame(rows)
 
 
-def _by_id(claims):
-    return {c.id: c for c in claims}
+def _history(drop=0.6, seeds=(0, 1, 2), arms=("template", "plain"), steps=16):
+    """Answer loss falling linearly from 0.6 by `drop` (a fraction) over the steps."""
+    return pd.DataFrame([{"arm": a, "seed": s, "step": t + 1, "loss": 0.6 * (1 - drop * t / (steps - 1))}
+                         for a in arms for s in seeds for t in range(steps)])
+
+
+def _claims(df, history=None, **kw):
+    return {c.id: c for c in C.claims(df, 5, 0.05, 0.05, GATES, _history() if history is None else history, **kw)}
+
+
+def _rec(claim, scale="small"):
+    return records([claim], scale)[0]
+
+
+GOOD = ((0.8, 0.4, 0.6), (0.8, 0.65, 0.7), (0.8, 0.5, 0.6))
 
 
 def test_claims_hold_on_the_papers_picture_and_fail_where_it_is_false():
-    good = _by_id(C.claims(_table((0.8, 0.4, 0.6), (0.8, 0.65, 0.7), (0.8, 0.5, 0.6)), 5, 0.05))
-    tie = _by_id(C.claims(_table((0.3, 0.3, 0.3), (0.3, 0.3, 0.3), (0.3, 0.3, 0.3), kv=(0.0, 0.0, 0.0)), 5, 0.05))
-    assert not any(tie[k].holds for k in ("mdqa_middle_gain", "u_curve_flatter", "template_beats_plain"))
-    collapsed = _by_id(C.claims(_table((0.8, 0.4, 0.6), (0.0, 0.0, 0.0), (0.8, 0.5, 0.6)), 5, 0.05))
-    assert not collapsed["u_curve_flatter"].holds  # flat because it fails everywhere
+    good = _claims(_table(*GOOD))
     assert all(c.holds for c in good.values()), {k: c.measured for k, c in good.items() if not c.holds}
-    bad = _by_id(C.claims(_table((0.8, 0.6, 0.6), (0.9, 0.3, 0.6), (0.8, 0.5, 0.6), kv=(0.5, 0.5, 0.9),
-                                 ppl=(10.0, 12.0, 10.0)), 5, 0.05))
-    assert not any(c.holds for c in bad.values()), {k: c.measured for k, c in bad.items() if c.holds}
-    assert bad["mdqa_middle_gain"].measured["gain"] == pytest.approx(-0.3)
+    assert all(_rec(c)["not_measured"] is None for c in good.values())  # the fine-tune learned: every gate passes
+    tie = _claims(_table((0.3, 0.3, 0.3), (0.3, 0.3, 0.3), (0.3, 0.3, 0.3), kv=(0.1, 0.8, 0.8)))
+    assert not any(tie[k].holds for k in ("mdqa_middle_gain", "template_beats_plain"))
+    assert tie["u_curve_flatter"].holds is None  # base has no U: nothing to flatten, no verdict
+    collapsed = _claims(_table((0.8, 0.4, 0.6), (0.0, 0.0, 0.0), (0.8, 0.5, 0.6)))
+    assert not collapsed["u_curve_flatter"].holds  # flat because it fails everywhere
+    # the template arm learned retrieval (KV 0.1 -> 0.8) yet MDQA falls in the middle, the curve deepens, the
+    # no-template arm retrieves better and perplexity rises by 20%: every transfer claim fails, gates passing
+    bad = _claims(_table((0.8, 0.6, 0.6), (0.9, 0.3, 0.6), (0.8, 0.5, 0.6), kv=(0.1, 0.8, 0.95),
+                         ppl=(10.0, 12.0, 10.0)))
+    for cid in ("mdqa_middle_gain", "u_curve_flatter", "template_beats_plain", "no_perplexity_drop"):
+        rec = _rec(bad[cid])
+        assert rec["holds"] is False and rec["not_measured"] is None, (cid, rec["measured"])
+    assert bad["mdqa_middle_gain"].measured["gain"]["mean"] == pytest.approx(-0.3)
+    no_rise = _claims(_table(*GOOD, kv=(0.5, 0.5, 0.5)))
+    assert _rec(no_rise["kv_accuracy_rises"])["holds"] is False  # trained (loss fell), nothing retrieved
+
+
+def test_claims_on_an_unchanged_model_are_not_measured():
+    # the fine-tune changed nothing: every arm answers as base does and the perplexity is base's. The old
+    # no_perplexity_drop "held" here (ratio 1.00); now it and every transfer claim is gated
+    same = (0.8, 0.4, 0.6)
+    df = _table(same, same, same, kv=(0.0, 0.0, 0.0), ppl=(10.0, 10.0, 10.0), ppl_jitter=0.0)
+    flat = _history(drop=0.0)
+    c = _claims(df, flat)
+    assert c["no_perplexity_drop"].holds  # the rule alone passes it: only the gate stops it
+    for cid in ("mdqa_middle_gain", "u_curve_flatter", "template_beats_plain", "no_perplexity_drop"):
+        rec = _rec(c[cid])
+        assert rec["holds"] is None and "did not learn held-out KV retrieval (0;" in rec["not_measured"], cid
+    rec = _rec(c["kv_accuracy_rises"])
+    assert rec["holds"] is None and "did not learn its training objective (0;" in rec["not_measured"]
+    assert _rec(_claims(df, flat)["kv_accuracy_rises"], "smoke")["not_measured"] is None  # smoke: blank anyway
+
+
+def test_effects_within_noise_do_not_hold():
+    # one more question of 40 right in the middle (+0.025): within noise
+    c = _claims(_table((0.8, 0.4, 0.6), (0.8, 0.425, 0.6), (0.8, 0.4, 0.6), kv=(0.1, 0.8, 0.775)))
+    assert c["mdqa_middle_gain"].measured["gain"]["mean"] > 0 and not c["mdqa_middle_gain"].holds
+    assert not c["u_curve_flatter"].holds  # the depth moved by 0.025: within noise
+    # template one KV prompt above plain and one MDQA question above: within noise on both sides
+    assert not c["template_beats_plain"].holds
+    # KV accuracy 0.05 above base with a trained fine-tune: the interval over 40 prompts reaches 0
+    small_rise = _claims(_table(*GOOD, kv=(0.0, 0.05, 0.0)))
+    assert small_rise["kv_accuracy_rises"].measured["gain"]["mean"] > 0 and not small_rise["kv_accuracy_rises"].holds
+    # perplexity 3% worse on average (within 5%) but seeds scatter by +-6%: the bound exceeds 5%
+    noisy = _claims(_table(*GOOD, ppl=(10.0, 10.3, 10.0), ppl_jitter=0.6))
+    assert noisy["no_perplexity_drop"].measured["ratio"] < 1.05 and not noisy["no_perplexity_drop"].holds
+    one_seed = _claims(_table(*GOOD, seeds=(0,)), _history(seeds=(0,)))
+    assert one_seed["no_perplexity_drop"].holds is None  # no spread over one seed: no verdict
+
+
+def test_intervals_count_prompts_once_and_base_once():
+    c = _claims(_table(*GOOD))
+    # 40 KV prompts and 40 MDQA questions, whatever the number of seeds: base is evaluated once, never
+    # repeated per seed, and a fine-tuned arm's seeds are averaged per prompt
+    assert c["kv_accuracy_rises"].measured["gain"]["n"] == 40
+    assert c["mdqa_middle_gain"].measured["gain"]["n"] == 40
+    assert "prompts" in c["kv_accuracy_rises"].measured["gain"]["unit"]
+    three = _claims(_table(*GOOD, seeds=(0, 1, 2, 3, 4)), _history(seeds=(0, 1, 2, 3, 4)))
+    assert three["kv_accuracy_rises"].measured["gain"]["n"] == 40
+
+
+def test_template_gate_takes_the_better_arm_and_kv_gate_reads_the_worst_seed():
+    # only the no-template arm learned: the comparison still means something (and fails)
+    c = _claims(_table(*GOOD, kv=(0.0, 0.0, 0.9)))
+    rec = _rec(c["template_beats_plain"])
+    assert rec["not_measured"] is None and rec["holds"] is False
+    assert _rec(c["mdqa_middle_gain"])["not_measured"]  # the template arm did not learn: transfer not measured
+    # one seed's optimiser did nothing: kv_accuracy_rises is not measured
+    h = _history()
+    h.loc[(h.arm == "template") & (h.seed == 2), "loss"] = 0.6
+    assert C.train_loss_drop(h, "template") == pytest.approx(0.0)
+    assert _rec(_claims(_table(*GOOD), h)["kv_accuracy_rises"])["not_measured"]
 
 
 def test_perplexity_claim_compares_with_the_real_text_arm_when_it_ran():
-    worse_than_facts = _table((0.8, 0.4, 0.6), (0.8, 0.65, 0.7), (0.8, 0.5, 0.6), ppl=(10.0, 10.4, 10.0),
-                              facts_ppl=10.2)
-    assert not _by_id(C.claims(worse_than_facts, 5, 0.05))["no_perplexity_drop"].holds
-    no_plain = _by_id(C.claims(_table((0.5,) * 3, (0.5,) * 3, (0.5,) * 3).query("arm != 'plain'"), 5, 0.05))
+    # 3% above base (within 5%) but 7% above the real-text arm: fails on the second comparison
+    assert _claims(_table(*GOOD, ppl=(10.0, 10.3, 10.0)))["no_perplexity_drop"].holds
+    worse_than_facts = _table(*GOOD, ppl=(10.0, 10.3, 10.0), facts_ppl=9.6)
+    assert not _claims(worse_than_facts)["no_perplexity_drop"].holds
+    no_plain = _claims(_table(*GOOD).query("arm != 'plain'"))
     assert no_plain["template_beats_plain"].holds is None  # not measured, neither held nor failed
     assert no_plain["no_perplexity_drop"].measured["plain"] is None
     with pytest.raises(ValueError, match="base"):
-        C.claims(_table((0.5,) * 3, (0.5,) * 3, (0.5,) * 3).query("arm != 'base'"), 5, 0.05)
+        C.claims(_table(*GOOD).query("arm != 'base'"), 5, 0.05, 0.05, GATES, _history())
 
 
 @pytest.mark.smollm2

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+from repro.core.claims import records
 from repro.models.gpt import GPT
 from repro.studies.task_superposition import claims as C
 from repro.studies.task_superposition import data as D
@@ -118,23 +119,31 @@ def test_tokenisation_merge_across_the_boundary_is_refused():
 
 
 # ------------------------------------------------------------------------------------------------ claims
-def _mixing(fn, n=200, ps=np.linspace(0, 1, 11), seed=0, one_hot=True):
-    """A from-scratch table where each prompt's q = fn(p): one-hot prompts (Bernoulli) or every prompt mixed."""
+GATES = {"scratch_single_task_accuracy": 0.8, "llm_single_task_accuracy": 0.6}
+
+
+def _mixing(fn, n=300, ps=np.linspace(0, 1, 11), seed=0, one_hot=True, mass=0.95, model="bias_add_simple",
+            other=None):
+    """A from-scratch table where each prompt's q = fn(p): one-hot prompts (Bernoulli) or every prompt mixed.
+    The two answers hold `mass` (+0.02); `other(p)`, when given, sets P(neither answer) instead."""
     rng, rows = np.random.default_rng(seed), []
     for p in ps:
         m = float(fn(p))
         q = (rng.random(n) < m).astype(float) if one_hot else np.full(n, m)
-        p0, p1 = 0.95 * q + 0.01, 0.95 * (1 - q) + 0.01
+        w = mass if other is None else 0.98 - float(other(p))
+        p0, p1 = w * q + 0.01, w * (1 - q) + 0.01
         last = (rng.random(n) < p).astype(int)
-        rows.append(pd.DataFrame({"model": "bias_add_simple", "seed": 0, "p": round(float(p), 2), "p_task0": p0,
+        rows.append(pd.DataFrame({"model": model, "seed": 0, "p": round(float(p), 2), "p_task0": p0,
                                   "p_task1": p1, "p_other": 1 - p0 - p1, "query_in_demos": rng.random(n) < 0.6,
                                   "task0_in_last1": last, "task0_in_last3": last * 2}))
     return pd.concat(rows, ignore_index=True)
 
 
-def _interp(fn):
-    lam = np.linspace(0, 1, 11)
-    return pd.DataFrame({"model": "bias_add_simple", "lam": lam, "p_a": 1 - fn(lam), "p_b": fn(lam), "layer": 1})
+def _interp(fn, n_pairs=20, noise=0.02, model="bias_add_simple"):
+    lam, rng = np.linspace(0, 1, 11), np.random.default_rng(1)
+    return pd.concat([pd.DataFrame({"model": model, "seed": 0, "pair": i, "lam": lam,
+                                    "p_b": np.clip(fn(lam) + noise * rng.standard_normal(len(lam)), 0, 1),
+                                    "layer": 1}).assign(p_a=lambda d: 1 - d.p_b) for i in range(n_pairs)])
 
 
 SPECS = {"bias_add_simple": {"task": "bias_add_simple"}}
@@ -144,72 +153,192 @@ def _by_id(claims):
     return {c.id: c for c in claims}
 
 
+def _scratch(mixing, interp, specs=SPECS):
+    return _by_id(C.scratch_claims(mixing, interp, specs, GATES))
+
+
+def _gated(claim, scale="small"):
+    rec = records([claim], scale)[0]
+    return rec["holds"] is None and bool(rec["not_measured"])
+
+
 def test_scratch_claims_hold_on_the_papers_pattern():
-    c = _by_id(C.scratch_claims(_mixing(lambda p: p), _interp(lambda lam: 0.9 * lam), SPECS))
+    c = _scratch(_mixing(lambda p: p), _interp(lambda lam: 0.9 * lam))
     assert c["scratch_monotone"].holds and c["scratch_calibrated"].holds
     assert c["per_prompt_one_hot"].holds and c["task_vector_interpolation"].holds
+    for claim in c.values():  # a model that learned the task: every gate passes, every verdict stands
+        rec = records([claim], "small")[0]
+        assert rec["not_measured"] is None and rec["gates"][0]["passed"] and rec["holds"] is True
 
 
 def test_scratch_claims_fail_where_the_paper_is_false():
-    flat = _by_id(C.scratch_claims(_mixing(lambda p: 0.5), _interp(lambda lam: 0.5 + 0 * lam), SPECS))
+    # P(task 0) = 1 at p = 1 and 0 at p = 0 (the single tasks are learned), flat 0.5 in between: not monotone
+    flat = _scratch(_mixing(lambda p: 0.5 if 0 < p < 1 else p), _interp(lambda lam: 0.5 + 0 * lam))
     assert not flat["scratch_monotone"].holds and not flat["task_vector_interpolation"].holds
-    sigmoid = _by_id(C.scratch_claims(_mixing(lambda p: 1 / (1 + np.exp(-30 * (p - 0.5)))),
-                                      _interp(lambda lam: 0.9 - 0.9 * lam), SPECS))
+    sigmoid = _scratch(_mixing(lambda p: 1 / (1 + np.exp(-30 * (p - 0.5)))), _interp(lambda lam: 0.9 - 0.9 * lam))
     assert sigmoid["scratch_monotone"].holds and not sigmoid["scratch_calibrated"].holds
     assert not sigmoid["task_vector_interpolation"].holds  # P(B) falls with lambda
-    mixed = _by_id(C.scratch_claims(_mixing(lambda p: p, one_hot=False), _interp(lambda lam: lam), SPECS))
+    mixed = _scratch(_mixing(lambda p: p, one_hot=False), _interp(lambda lam: lam))
     assert mixed["scratch_calibrated"].holds and not mixed["per_prompt_one_hot"].holds
+    for claims in (flat, sigmoid, mixed):  # the models learned their single tasks: these are verdicts
+        assert not any(_gated(c) for c in claims.values())
 
 
-def test_skew_claim_appears_only_with_a_skewed_model_and_can_fail():
-    specs = {"bias_add_simple": {"task": "bias_add_simple", "skew": [0.9, 0.1]}}
-    favour_rare = _mixing(lambda p: 0.2)
-    c = _by_id(C.scratch_claims(favour_rare, _interp(lambda lam: lam), specs))
-    assert not c["skewed_training_shifts_mass"].holds
-    assert "bias_add_simple" not in c["scratch_calibrated"].measured  # calibration is judged unskewed only
-    assert not c["task_vector_interpolation"].holds  # no unskewed model: nothing to judge, no pass
-    c = _by_id(C.scratch_claims(_mixing(lambda p: 0.8), _interp(lambda lam: lam), specs))
-    assert c["skewed_training_shifts_mass"].holds
-    upper = {"bias_add_simple": {"task": "bias_add_simple", "skew": [0.1, 0.9]}}  # task 1's half is frequent
-    assert _by_id(C.scratch_claims(favour_rare, _interp(lambda lam: lam), upper))["skewed_training_shifts_mass"].holds
-    assert "skewed_training_shifts_mass" not in _by_id(C.scratch_claims(favour_rare, _interp(lambda x: x), SPECS))
+def test_scratch_claims_are_not_measured_on_a_model_stuck_on_a_plateau():
+    # the copy plateau: the answer of a repeated input is copied, any other query gets a uniform 0.1 per
+    # answer. Its mean P(task 0) still rises with p (Spearman 1), but the single tasks were never learned.
+    rng = np.random.default_rng(3)
+    rows = []
+    for p in np.linspace(0, 1, 11):
+        seen = rng.random(300) < 0.65
+        from_task0 = rng.random(300) < p
+        p0 = np.where(seen, np.where(from_task0, 0.9, 0.0), 0.1)
+        p1 = np.where(seen, np.where(from_task0, 0.0, 0.9), 0.1)
+        rows.append(pd.DataFrame({"model": "bias_add_simple", "seed": 0, "p": round(float(p), 2), "p_task0": p0,
+                                  "p_task1": p1, "p_other": 1 - p0 - p1, "query_in_demos": seen,
+                                  "task0_in_last1": from_task0.astype(int), "task0_in_last3": 0}))
+    plateau = _scratch(pd.concat(rows, ignore_index=True), _interp(lambda lam: 0.1 + 0 * lam))
+    assert C.single_task_accuracy(pd.concat(rows)) == 0.0
+    assert plateau["scratch_monotone"].holds  # the rule alone passes this model: only the gate stops it
+    for cid in ("scratch_monotone", "scratch_calibrated", "per_prompt_one_hot", "task_vector_interpolation"):
+        assert _gated(plateau[cid]), cid
+        assert "did not learn the single tasks (0;" in records([plateau[cid]], "small")[0]["not_measured"]
+    # the ln 10 plateau (every answer 0.1) is gated too, and smoke keeps its verdicts blank without the gate
+    uniform = _scratch(_mixing(lambda p: 0.5, one_hot=False, mass=0.18), _interp(lambda lam: 0.1 + 0 * lam))
+    assert all(_gated(c) for c in uniform.values())
+    assert records([uniform["scratch_monotone"]], "smoke")[0]["not_measured"] is None
 
 
-def _llm(prob_a, prob_b, control=0.001, ps=(0, 0.25, 0.5, 0.75, 1), n=8, noise=0.0):
-    rows, rng = [], np.random.default_rng(0)
+def test_scratch_monotone_needs_a_rise_beyond_noise_not_only_ranks():
+    # ordered but tiny: P(task 0) goes 0.45 -> 0.55 (Spearman ~1, rise 0.1 < 0.5); the single tasks are
+    # still learned (p = 0 and 1 answered), so the gate passes and the rule must fail on magnitude
+    tiny = _mixing(lambda p: 0.45 + 0.1 * p if 0 < p < 1 else p, one_hot=False)
+    shallow = _mixing(lambda p: 0.45 + 0.1 * p, one_hot=False)
+    c = _scratch(tiny, _interp(lambda lam: lam))["scratch_monotone"]
+    assert c.holds  # the ends are 0 and 1: a full rise
+    c = _scratch(shallow, _interp(lambda lam: lam))["scratch_monotone"]
+    assert c.measured["bias_add_simple/s0"]["spearman"] >= C.MONOTONE_RHO and not c.holds
+    # a rise of 0.52 measured on 6 prompts per end: its 2-s.e. interval reaches below 0.5, no verdict of a rise
+    few = _mixing(lambda p: 0.24 + 0.52 * p, n=6, ps=[0, 0.5, 1])
+    rec = _scratch(few, _interp(lambda lam: lam))["scratch_monotone"]
+    assert not rec.holds
+
+
+def test_calibration_and_one_hot_judge_their_bounds():
+    # calibrated on average, but from 8 one-hot prompts per p: the distance's upper bound exceeds 0.1
+    few = _scratch(_mixing(lambda p: p, n=8), _interp(lambda lam: lam))
+    assert not few["scratch_calibrated"].holds
+    # one-hot between the two answers but only 0.6 of the mass on them: not one-hot by the mass condition,
+    # and the old normalised statistic P0 / (P0 + P1) would have called it one-hot
+    spread = _scratch(_mixing(lambda p: p, mass=0.58), _interp(lambda lam: lam))["per_prompt_one_hot"]
+    cell = spread.measured["bias_add_simple/s0"]
+    assert not spread.holds and cell["candidate_mass"] < C.ONE_HOT_MASS and cell["var_ratio_normalised"] > 0.9
+
+
+def test_task_vector_rise_must_clear_its_spread_over_pairs():
+    # mean rise 0.35 > 0.3, but pairs scatter by 0.3: the interval over 4 pairs reaches below 0.3
+    lam = np.linspace(0, 1, 11)
+    rises = [0.05, 0.65, 0.1, 0.6]
+    noisy = pd.concat([pd.DataFrame({"model": "bias_add_simple", "seed": 0, "pair": i, "lam": lam, "p_b": r * lam,
+                                     "p_a": 1 - r * lam, "layer": 1}) for i, r in enumerate(rises)])
+    c = _scratch(_mixing(lambda p: p), noisy)["task_vector_interpolation"]
+    assert c.measured["bias_add_simple/s0"]["rise"]["mean"] > C.TV_RISE and not c.holds
+
+
+def test_every_seed_must_hold_on_its_own():
+    good, bad = _mixing(lambda p: p), _mixing(lambda p: 0.5 if 0 < p < 1 else p).assign(seed=1)
+    c = _scratch(pd.concat([good, bad]), pd.concat([_interp(lambda lam: lam), _interp(lambda lam: lam).assign(seed=1)]))
+    assert set(c["scratch_monotone"].measured) == {"bias_add_simple/s0", "bias_add_simple/s1"}
+    assert not c["scratch_monotone"].holds
+
+
+SKEW = {"bias_add_simple": {"task": "bias_add_simple"},
+        "bias_add_simple_9010": {"task": "bias_add_simple", "skew": [0.9, 0.1]}}
+
+
+def test_skew_claim_measures_the_leak_to_other_answers():
+    ref = _mixing(lambda p: p)
+    # the paper's numbers at p = 0.5: 0.24 and 0.23 on the two answers, 0.53 elsewhere -> holds
+    paper = _mixing(lambda p: p, model="bias_add_simple_9010", other=lambda p: 0.53 if 0 < p < 1 else 0.0)
+    c = _scratch(pd.concat([ref, paper]), _interp(lambda lam: lam), SKEW)
+    skew = c["skewed_training_shifts_mass"]
+    assert skew.holds and skew.measured["bias_add_simple_9010/s0"]["p_other"] == pytest.approx(0.53, abs=0.01)
+    assert "bias_add_simple_9010/s0" not in c["scratch_calibrated"].measured  # calibration: unskewed only
+    # no more leak than the unskewed model (within noise): fails
+    same = _mixing(lambda p: p, model="bias_add_simple_9010", seed=7)
+    assert not _scratch(pd.concat([ref, same]), _interp(lambda lam: lam), SKEW)["skewed_training_shifts_mass"].holds
+    # no unskewed model to compare with: no verdict; and no skewed model: no claim
+    alone = _scratch(paper, _interp(lambda lam: lam, model="bias_add_simple_9010"), SKEW)
+    assert alone["skewed_training_shifts_mass"].holds is None
+    assert _gated(alone["task_vector_interpolation"])  # no unskewed model: its gate has nothing to pass
+    assert "skewed_training_shifts_mass" not in _scratch(ref, _interp(lambda x: x))
+    # the skewed model never learned its single tasks: not measured
+    stuck = _mixing(lambda p: 0.5, one_hot=False, mass=0.18, model="bias_add_simple_9010")
+    assert _gated(_scratch(pd.concat([ref, stuck]), _interp(lambda lam: lam), SKEW)["skewed_training_shifts_mass"])
+
+
+def _llm(prob_a, prob_b, control=0.001, ps=(0, 0.25, 0.5, 0.75, 1), n=8, noise=0.0, acc=(1.0, 1.0)):
+    rows = []
     for p in ps:
         for i in range(n):
             jitter = noise * (i % 2 * 2 - 1)  # +-noise alternating: a known standard error per share
             for ans, v in (("copyA", prob_a(p) + jitter), ("copyB", prob_b(p) - jitter), ("control", control)):
                 rows.append({"family": "AB", "mixture": "pair", "tasks": "copyA+copyB", "p": p, "prompt": i,
                              "answer": ans, "prob": v, "last_demo_task": "copyA" if i % 2 else "copyB"})
-    screen = pd.DataFrame({"task": ["copyA", "copyB"], "greedy_accuracy": [1.0, 1.0], "kept": [True, True]})
+    screen = pd.DataFrame({"task": ["copyA", "copyB"], "greedy_accuracy": list(acc),
+                           "kept": [a >= 0.6 for a in acc]})
     return screen, pd.DataFrame(rows)
 
 
+def _llm_claims(screen, mixing, model="m"):
+    return _by_id(C.llm_claims(screen, mixing, model, 12, GATES))
+
+
 def test_llm_claims_hold_on_superposition_and_fail_without_it():
-    ok = _by_id(C.llm_claims(*_llm(lambda p: 0.8 * p, lambda p: 0.8 * (1 - p)), "smollm2", 12))
+    ok = _llm_claims(*_llm(lambda p: 0.8 * p, lambda p: 0.8 * (1 - p)), "smollm2")
     assert ok["llm_superposition"].holds and ok["llm_follows_mixture"].holds
+    assert not any(_gated(c) for c in ok.values())
     assert set(ok["llm_superposition"].measured["families"]["AB"]["by_last_demo"]["copyA"]) == {"copyA", "copyB"}
-    one_task = _by_id(C.llm_claims(*_llm(lambda p: 0.9, lambda p: 0.01 + 0 * p), "smollm2", 12))
+    one_task = _llm_claims(*_llm(lambda p: 0.9, lambda p: 0.01 + 0 * p))
     assert not one_task["llm_superposition"].holds and not one_task["llm_follows_mixture"].holds
-    below_control = _by_id(C.llm_claims(*_llm(lambda p: 0.3 * p, lambda p: 0.3 * (1 - p), control=0.2), "m", 12))
+    below_control = _llm_claims(*_llm(lambda p: 0.3 * p, lambda p: 0.3 * (1 - p), control=0.2))
     assert not below_control["llm_superposition"].holds
     # a dip of 0.05 at share 0.5 is inside 2 s.e. when prompts scatter by 0.2, a real reversal of 0.4 is not
     dip = {0: 0.1, 0.25: 0.35, 0.5: 0.3, 0.75: 0.6, 1: 0.8}
-    noisy = _by_id(C.llm_claims(*_llm(dip.get, lambda p: dip[1 - p], noise=0.2), "m", 12))
+    noisy = _llm_claims(*_llm(dip.get, lambda p: dip[1 - p], noise=0.2))
     assert noisy["llm_follows_mixture"].holds
     reversal = {0: 0.1, 0.25: 0.7, 0.5: 0.3, 0.75: 0.6, 1: 0.8}
-    assert not _by_id(C.llm_claims(*_llm(reversal.get, lambda p: dip[1 - p], noise=0.05), "m", 12))[
-        "llm_follows_mixture"].holds
-    no_half = _by_id(C.llm_claims(*_llm(lambda p: 0.8 * p, lambda p: 0.8 * (1 - p), ps=(0, 1)), "m", 12))
+    assert not _llm_claims(*_llm(reversal.get, lambda p: dip[1 - p], noise=0.05))["llm_follows_mixture"].holds
+    # a rise of 0.1 from share 0 to 1 when prompts scatter by 0.2 is within noise: no verdict of a rise
+    weak = _llm_claims(*_llm(lambda p: 0.3 + 0.1 * p, lambda p: 0.4 - 0.1 * p, noise=0.2))
+    assert not weak["llm_follows_mixture"].holds
+    no_half = _llm_claims(*_llm(lambda p: 0.8 * p, lambda p: 0.8 * (1 - p), ps=(0, 1)))
     assert not no_half["llm_superposition"].holds  # no uniform mixture measured: no pass
-    single = _by_id(C.llm_claims(*_llm(lambda p: 0.8 * p, lambda p: 0.8 * (1 - p), n=1), "m", 12))
+    single = _llm_claims(*_llm(lambda p: 0.8 * p, lambda p: 0.8 * (1 - p), n=1))
     assert not single["llm_follows_mixture"].holds  # one prompt per share: no standard error, no verdict
     screen, _ = _llm(lambda p: p, lambda p: p)
-    nothing = _by_id(C.llm_claims(screen.assign(kept=[True, False]), pd.DataFrame(
-        columns=["family", "mixture", "tasks", "p", "prompt", "answer", "prob"]), "m", 12))
+    nothing = _llm_claims(screen.assign(kept=[True, False]), pd.DataFrame(
+        columns=["family", "mixture", "tasks", "p", "prompt", "answer", "prob"]))
     assert not nothing["llm_superposition"].holds and not nothing["llm_follows_mixture"].holds
+
+
+def test_llm_superposition_is_judged_on_the_interval_not_the_mean():
+    # copyA's mean 0.07 > 0.05 at share 0.5, but prompts scatter by 0.06 over 8 prompts: the lower end is
+    # below 0.05 and the claim must not hold (the small run's copyA: mean 0.16, lower end 0.03)
+    c = _llm_claims(*_llm(lambda p: 0.07 if p == 0.5 else 0.8 * p, lambda p: 0.8 * (1 - p), noise=0.06))
+    fam = c["llm_superposition"].measured["families"]["AB"]
+    assert fam["mean_prob"]["copyA"] > C.LLM_MIN_PROB > fam["ci95_lo"]["copyA"]
+    assert not c["llm_superposition"].holds
+
+
+def test_llm_claims_are_not_measured_when_the_llm_cannot_do_the_single_tasks():
+    # the screen kept nothing (copyB at 0.2): what a mixture would show says nothing about superposition
+    c = _llm_claims(*_llm(lambda p: 0.8 * p, lambda p: 0.8 * (1 - p), acc=(1.0, 0.2)))
+    for cid in ("llm_superposition", "llm_follows_mixture"):
+        assert _gated(c[cid]) and "(0.2;" in records([c[cid]], "small")[0]["not_measured"]
+    assert C.llm_single_task_accuracy(pd.DataFrame({"task": ["copyA", "copyB", "first_letter", "last_letter"],
+                                                    "greedy_accuracy": [1.0, 0.9, 0.8, 0.0],
+                                                    "kept": [True, True, True, False]})) == 0.9
 
 
 @torch.no_grad()
@@ -248,15 +377,27 @@ def test_llm_residual_hooks_read_patch_and_leave_the_continuation_alone():
     assert after["copyA"][0] == pytest.approx(plain["copyA"][0], abs=1e-6)  # hooks removed on exit
 
 
-def _llm_tv(p_b):
+def _llm_tv(p_b, n_queries=8, scatter=0.0):
     lam = np.linspace(0, 1, 6)
     layers = pd.DataFrame({"layer": [-1, 4, 8, -1, 4, 8], "task": ["copyA"] * 3 + ["copyB"] * 3,
                            "prob": [0.01, 0.5, 0.3, 0.01, 0.4, 0.2], "task_a": "copyA", "task_b": "copyB"})
-    interp = pd.DataFrame({"lam": lam, "p_a": 1 - p_b(lam), "p_b": p_b(lam), "layer": 4})
+    interp = pd.concat([pd.DataFrame({"query": i, "lam": lam, "p_b": np.clip(p_b(lam) * (1 + scatter * (i % 2 * 2 - 1)),
+                                                                               0, 1), "layer": 4})
+                        for i in range(n_queries)]).assign(p_a=lambda d: 1 - d.p_b)
     return layers, interp
 
 
+def _tv_claim(layers, interp, acc=(1.0, 1.0)):
+    screen = pd.DataFrame({"task": ["copyA", "copyB"], "greedy_accuracy": list(acc), "kept": [True, True]})
+    return C.llm_task_vector_claim(layers, interp, "m", screen, GATES)
+
+
 def test_llm_task_vector_claim_holds_on_a_rise_and_fails_when_flat():
-    assert C.llm_task_vector_claim(*_llm_tv(lambda lam: 0.8 * lam), "m").holds
-    assert not C.llm_task_vector_claim(*_llm_tv(lambda lam: 0.2 + 0 * lam), "m").holds
-    assert not C.llm_task_vector_claim(*_llm_tv(lambda lam: 0.8 * (1 - lam)), "m").holds
+    assert _tv_claim(*_llm_tv(lambda lam: 0.8 * lam)).holds
+    assert not _tv_claim(*_llm_tv(lambda lam: 0.2 + 0 * lam)).holds
+    assert not _tv_claim(*_llm_tv(lambda lam: 0.8 * (1 - lam))).holds
+    # a mean rise of 0.4 from questions that rise by 0.04 or 0.76: the interval over 8 questions is below 0.3
+    noisy = _tv_claim(*_llm_tv(lambda lam: 0.4 * lam, scatter=0.9))
+    assert noisy.measured["rise"]["mean"] > C.TV_RISE and not noisy.holds
+    # the LLM cannot do copyA alone: not measured
+    assert _gated(_tv_claim(*_llm_tv(lambda lam: 0.8 * lam), acc=(0.1, 1.0)))

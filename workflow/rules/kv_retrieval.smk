@@ -92,9 +92,16 @@ rule kv_retrieval_eval:
         "../scripts/kv_retrieval/eval.py"
 
 
-KV_TABLES = [rules.kv_retrieval_eval.output.table.format(arm="base", seed=0)] + expand(
-    rules.kv_retrieval_eval.output.table, arm=KV_ARMS, seed=KV_SEEDS
-)
+# The base model is evaluated once; its file carries the first configured seed, so seed_set moves it too.
+KV_TABLES = [
+    rules.kv_retrieval_eval.output.table.format(arm="base", seed=KV_SEEDS[0])
+] + expand(rules.kv_retrieval_eval.output.table, arm=KV_ARMS, seed=KV_SEEDS)
+# The fine-tunes' loss histories (the gate of kv_accuracy_rises), with the (arm, seed) each file belongs to.
+KV_HISTORIES = {
+    (arm, seed): rules.kv_retrieval_train.output.history.format(arm=arm, seed=seed)
+    for arm in KV_ARMS
+    for seed in KV_SEEDS
+}
 
 
 rule kv_retrieval_figures:
@@ -124,6 +131,7 @@ rule kv_retrieval_figures:
         ENV
     params:
         scale=SCALE,
+        seed_set=SEED_SET,
     message:
         "kv_retrieval: figures"
     script:
@@ -133,6 +141,7 @@ rule kv_retrieval_figures:
 rule kv_retrieval_claims:
     input:
         tables=KV_TABLES,
+        histories=list(KV_HISTORIES.values()),
         lib=lib("workflow/scripts/kv_retrieval/claims.py"),
     output:
         claims=RESULTS + "/kv_retrieval/claims.json",
@@ -144,8 +153,11 @@ rule kv_retrieval_claims:
         ENV
     params:
         cfg=study_cfg("kv_retrieval", "claims"),
+        gates=study_cfg("kv_retrieval", "gates"),
+        history_keys=[list(k) for k in KV_HISTORIES],
         expected=study_cfg("kv_retrieval", "expected_claims"),
         scale=SCALE,
+        seed_set=SEED_SET,
     message:
         "kv_retrieval: checking the paper's claims"
     script:

@@ -196,6 +196,7 @@ rule task_superposition_figures:
         specs=TS_MODELS,
         model=study_cfg("task_superposition", "llm", "model"),
         scale=SCALE,
+        seed_set=SEED_SET,
     message:
         "task_superposition: figures"
     script:
@@ -224,7 +225,9 @@ rule task_superposition_claims:
         model=study_cfg("task_superposition", "llm", "model"),
         n_demos=study_cfg("task_superposition", "llm", "n_demos"),
         expected=study_cfg("task_superposition", "expected_claims"),
+        gates=study_cfg("task_superposition", "gates"),
         scale=SCALE,
+        seed_set=SEED_SET,
     message:
         "task_superposition: checking the paper's claims"
     script:

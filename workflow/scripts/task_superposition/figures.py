@@ -1,12 +1,14 @@
 """Adapter: task_superposition figures from the evaluation tables."""
 import pandas as pd
 
+from repro.core.claims import use_seed_set
 from repro.core.io import read_parquet
 from repro.core.job import Job
 from repro.core.plotting import save_figure, style
 from repro.studies.task_superposition import figures
 
 with Job(snakemake) as job:
+    use_seed_set(snakemake.params.seed_set)  # the curves' bootstrap intervals
     style()
     i, o, specs = snakemake.input, snakemake.output, snakemake.params.specs
     mixing = pd.concat([read_parquet(p) for p in i.mixing])

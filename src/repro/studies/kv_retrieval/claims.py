@@ -2,15 +2,27 @@
 
 The table has one row per evaluated prompt: arm (base, plain, template, facts), seed (-1 for base: one start, one
 evaluation), task (kv / mdqa), dataset (kv, fictional, nq), n_docs, where (first / middle / last), qid, correct
-(0/1), perplexity and kv_overlap (per arm and seed). A fine-tuned arm's difference to base is paired by question;
-intervals are 95% bootstraps over the (seed, question) cells, spreads standard errors over seeds."""
+(0/1), perplexity and kv_overlap (per arm and seed).
+
+Guards (docs/design.md, "Verdicts"):
+- Units. Every arm answers the same held-out prompts (evaluation draws do not depend on the training seed), so
+  the unit of an accuracy interval is the prompt: a fine-tuned arm's correctness is first averaged over its
+  seeds, then differenced with base's (evaluated once, never repeated per seed), and the 95% bootstrap resamples
+  prompts. Perplexity is one fixed text per model: its unit is the training seed.
+- Gates. The transfer, template and perplexity claims presuppose a fine-tune that learned its own task: held-out
+  KV accuracy above base by the config's margin (`gates.kv_gain`, on the lower end of the gain's interval).
+  `kv_accuracy_rises`, which measures exactly that, is gated instead on the fine-tune having reduced its own
+  training loss (`gates.train_loss_drop`): a run whose optimiser did nothing says nothing about retrieval.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from repro.core.claims import Claim, all_finite, bootstrap_ci, standard_error
+from repro.core.claims import Claim, Gate, boot_effect, clearly_above, effect, gate, no_worse_than
+
+WHERE = ("first", "middle", "last")
 
 
 def _qa(df, arm, n_docs, dataset="fictional"):
@@ -22,140 +34,201 @@ def _arm_present(df, arm) -> bool:
 
 
 def by_position(df, arm, n_docs) -> pd.DataFrame:
-    """Mean accuracy per (seed, where)."""
-    return _qa(df, arm, n_docs).groupby(["seed", "where"])["correct"].mean().unstack()
+    """Accuracy per question and position, averaged over the arm's seeds (rows: qid; columns: where)."""
+    return _qa(df, arm, n_docs).groupby(["qid", "where"])["correct"].mean().unstack()
 
 
-def middle_gain(df, arm, n_docs):
-    """Per (seed, question): arm's middle-position correctness minus base's on the same question."""
-    base = _qa(df, "base", n_docs)
-    base = base[base["where"] == "middle"].set_index("qid")["correct"]
-    ft = _qa(df, arm, n_docs)
-    ft = ft[ft["where"] == "middle"]
-    return (ft["correct"].to_numpy() - base.reindex(ft["qid"]).to_numpy()), ft["seed"].to_numpy()
+def per_prompt(df, arm, task="kv") -> pd.Series:
+    """Held-out KV correctness per prompt (n_docs, qid), averaged over the arm's seeds."""
+    return df[(df.task == task) & (df.arm == arm)].groupby(["n_docs", "qid"])["correct"].mean()
 
 
-def spread(acc: pd.DataFrame) -> pd.Series:
-    """Per seed: best minus worst position accuracy (the height of the lost-in-the-middle curve)."""
-    return acc.max(axis=1) - acc.min(axis=1)
+def _paired(a: pd.Series, b: pd.Series, unit: str) -> dict:
+    """a - b on the prompts both arms answered, 95% bootstrap over those prompts."""
+    d = (a - b.reindex(a.index)).dropna()
+    return boot_effect(d.to_numpy(), unit)
 
 
-def kv_acc(df, arm) -> pd.Series:
-    """Held-out KV accuracy per seed, over every dictionary count."""
-    return df[(df.task == "kv") & (df.arm == arm)].groupby("seed")["correct"].mean()
+def kv_gain(df, arm) -> dict:
+    """Held-out KV accuracy of `arm` minus base's, paired by prompt."""
+    return _paired(per_prompt(df, arm), per_prompt(df, "base"), "held-out KV prompts (arm's seeds averaged)")
 
 
-def _value_acc(df, arm) -> float:
-    """The value right, whatever the dictionary name (reported, not judged); NaN on tables without the column."""
-    rows = df[(df.task == "kv") & (df.arm == arm)]
-    return float(rows["value_correct"].mean()) if "value_correct" in rows else float("nan")
+def middle_gain(df, arm, n_docs) -> dict:
+    a, b = by_position(df, arm, n_docs), by_position(df, "base", n_docs)
+    if "middle" not in a or "middle" not in b:
+        return boot_effect([], "MDQA questions")
+    return _paired(a["middle"], b["middle"], "MDQA questions (arm's seeds averaged)")
 
 
-def ppl(df, arm) -> pd.Series:
-    return df[df.arm == arm].groupby("seed")["perplexity"].first()
+def u_depth(acc: pd.DataFrame) -> pd.Series:
+    """Per question: the ends' mean accuracy minus the middle's (a lost-in-the-middle U is > 0). A fixed contrast:
+    choosing the best and worst positions from the same data would inflate base's curve and favour a flattening."""
+    if not set(WHERE) <= set(acc.columns):
+        return pd.Series(dtype=float)
+    return (acc["first"] + acc["last"]) / 2 - acc["middle"]
 
 
-def claims(df: pd.DataFrame, n_docs: int, ppl_tolerance: float) -> list[Claim]:
+def train_loss_drop(history: pd.DataFrame | None, arm: str) -> float | None:
+    """The worst seed's relative drop of the training answer loss: 1 - (last tenth of steps) / (first tenth)."""
+    if history is None or history.empty:
+        return None
+    drops = []
+    for _, h in history[history.arm == arm].groupby("seed"):
+        loss = h.sort_values("step")["loss"].to_numpy(dtype=float)
+        k = max(1, len(loss) // 10)
+        first = loss[:k].mean()
+        drops.append(1 - loss[-k:].mean() / first if first > 0 else float("nan"))
+    return float(min(drops)) if drops and all(np.isfinite(drops)) else None
+
+
+def _learned(gates: dict, df, arm: str, label: str) -> Gate:
+    e = kv_gain(df, arm) if _arm_present(df, arm) else {"lo": None, "n": 0}
+    return gate(gates, "kv_gain", f"the {label} fine-tune (lower end of the 95% interval over held-out prompts of "
+                f"its KV accuracy minus base's, seeds averaged)", "held-out KV retrieval", e["lo"])
+
+
+def _e(e: dict) -> dict:
+    return {k: (round(v, 4) if isinstance(v, float) and np.isfinite(v) else v) for k, v in e.items()}
+
+
+def claims(df: pd.DataFrame, n_docs: int, ppl_tolerance: float, acc_tolerance: float, gates: dict,
+           history: pd.DataFrame | None = None) -> list[Claim]:
+    """history: the fine-tunes' loss histories (columns arm, seed, step, loss); gates: the config's `gates`."""
     out = []
     for arm in ("base", "template"):
         if not _arm_present(df, arm):
             raise ValueError(f"kv_retrieval claims need the {arm!r} arm's evaluation")
+    learned = _learned(gates, df, "template", "with-template")
+    n_seeds = int(df[df.arm == "template"].seed.nunique())
 
-    diff, seeds = middle_gain(df, "template", n_docs)
-    per_seed = pd.Series(diff).groupby(seeds).mean()
-    lo, hi = bootstrap_ci(diff)
-    mean = float(np.mean(diff)) if len(diff) else float("nan")
+    gain = middle_gain(df, "template", n_docs)
+    base_acc, ft_acc = by_position(df, "base", n_docs), by_position(df, "template", n_docs)
     out.append(Claim(
         id="mdqa_middle_gain",
         statement="Fine-tuning on synthetic key-value retrieval improves multi-document QA with the gold document "
                   "in the middle",
         rule=f"fictional-facts MDQA, {n_docs} documents (departure: invented entities and hard same-type distractors "
-             "instead of NQ with retrieved passages; SmolLM2-135M instead of GPT-3.5): mean over seeds of the "
-             "with-template arm's accuracy at the middle position minus base's, paired by question, > 0 (a tie is "
-             "no improvement); 95% bootstrap interval over (seed, question) reported",
-        measured={"gain": mean, "ci_lo": lo, "ci_hi": hi, "se_over_seeds": standard_error(per_seed),
-                  "base_middle": float(by_position(df, "base", n_docs)["middle"].mean()),
-                  "template_middle": float(by_position(df, "template", n_docs)["middle"].mean()),
-                  "n_cells": int(len(diff)), "n_seeds": int(per_seed.size)},
-        holds=all_finite(mean) and mean > 0,
+             "instead of NQ with retrieved passages; SmolLM2-135M instead of GPT-3.5): the with-template arm's "
+             "accuracy at the middle position (averaged over its seeds) minus base's, paired by question: the 95% "
+             "bootstrap interval over questions lies above 0 (a tie, or a gain within noise, is no improvement)",
+        measured={"gain": _e(gain), "base_middle": float(base_acc["middle"].mean()) if "middle" in base_acc else None,
+                  "template_middle": float(ft_acc["middle"].mean()) if "middle" in ft_acc else None,
+                  "n_seeds": n_seeds},
+        holds=clearly_above(gain),
         figure="kv_retrieval_positions.png",
-        paper_value="GPT-3.5 Turbo, 20 documents, gold at position 10: +10.5 points"))
+        paper_value="GPT-3.5 Turbo, 20 documents, gold at position 10: +10.5 points",
+        gates=[learned]))
 
-    base_spread = float(spread(by_position(df, "base", n_docs)).mean())
-    ft_spread = spread(by_position(df, "template", n_docs))
-    base_mean = float(by_position(df, "base", n_docs).mean(axis=1).mean())
-    ft_mean = float(by_position(df, "template", n_docs).mean(axis=1).mean())
+    depth_base, depth_ft = u_depth(base_acc), u_depth(ft_acc)
+    base_u = boot_effect(depth_base.dropna().to_numpy(), "MDQA questions")
+    flatter = _paired(depth_base, depth_ft, "MDQA questions (arm's seeds averaged)")
+    mean_diff = _paired(ft_acc.mean(axis=1), base_acc.mean(axis=1), "MDQA questions (arm's seeds averaged)") \
+        if len(ft_acc) and len(base_acc) else boot_effect([], "MDQA questions")
+    has_u = clearly_above(base_u)
     out.append(Claim(
         id="u_curve_flatter",
         statement="After fine-tuning the lost-in-the-middle curve is flatter",
-        rule=f"fictional MDQA, {n_docs} documents, positions first / middle / last: best minus worst position "
-             "accuracy of the with-template arm (mean over seeds) < base's, with its mean accuracy over positions "
-             ">= base's (a curve flattened by collapsing does not count)",
-        measured={"base_spread": base_spread, "template_spread": float(ft_spread.mean()),
-                  "template_spread_se": standard_error(ft_spread), "base_mean": base_mean, "template_mean": ft_mean},
-        holds=all_finite(base_spread, ft_spread.mean(), ft_mean) and float(ft_spread.mean()) < base_spread
-        and ft_mean >= base_mean,
+        rule=f"fictional MDQA, {n_docs} documents, positions first / middle / last; U depth per question = mean of "
+             "the first and last positions' accuracy minus the middle's. Only where base shows a U (its depth's 95% "
+             "bootstrap interval over questions above 0; otherwise not measured: there is nothing to flatten): "
+             "base's depth minus the with-template arm's (seeds averaged), paired by question, has its 95% interval "
+             f"above 0, AND the arm's mean accuracy over positions is no worse than base's (interval's lower end "
+             f"above -{acc_tolerance}: a curve flattened by collapsing does not count)",
+        measured={"base_depth": _e(base_u), "template_depth": float(depth_ft.mean()) if len(depth_ft) else None,
+                  "flattening": _e(flatter), "mean_accuracy_change": _e(mean_diff),
+                  "base_by_position": {w: float(base_acc[w].mean()) for w in WHERE if w in base_acc},
+                  "template_by_position": {w: float(ft_acc[w].mean()) for w in WHERE if w in ft_acc}},
+        holds=(clearly_above(flatter) and no_worse_than(mean_diff, acc_tolerance)) if has_u else None,
+        notes="" if has_u else "not measured: the base model shows no lost-in-the-middle U at this setting "
+                               "(its depth's interval reaches 0), so there is no curve to flatten",
         figure="kv_retrieval_positions.png",
-        paper_value="a flatter U-curve for the fine-tuned GPT-3.5 (their Figure 1)"))
+        paper_value="a flatter U-curve for the fine-tuned GPT-3.5 (their Figure 1)",
+        gates=[learned]))
 
-    t_kv = kv_acc(df, "template")
-    rule = ("means over seeds: with-template >= without-template on fictional MDQA at the middle position AND on "
-            "held-out KV accuracy (each arm on its own prompt format), and > on at least one of the two (a tie "
-            "everywhere is no edge)")
+    rule = ("with-template minus without-template, each arm's seeds averaged, paired by prompt, on fictional MDQA "
+            "at the middle position and on held-out KV accuracy (each arm on its own prompt format): both no worse "
+            f"(95% bootstrap interval's lower end above -{acc_tolerance}) and at least one clearly better "
+            "(interval above 0); a tie everywhere is no edge")
+    gates_tp = [learned]
     if _arm_present(df, "plain"):
-        t_mid, p_mid = by_position(df, "template", n_docs)["middle"], by_position(df, "plain", n_docs)["middle"]
-        p_kv = kv_acc(df, "plain")
-        measured = {"template_middle": float(t_mid.mean()), "plain_middle": float(p_mid.mean()),
-                    "template_kv": float(t_kv.mean()), "plain_kv": float(p_kv.mean()),
-                    "template_kv_se": standard_error(t_kv), "plain_kv_se": standard_error(p_kv)}
-        holds, notes = (all_finite(t_mid.mean(), p_mid.mean(), t_kv.mean(), p_kv.mean())
-                        and t_mid.mean() >= p_mid.mean() and t_kv.mean() >= p_kv.mean()
-                        and (t_mid.mean() > p_mid.mean() or t_kv.mean() > p_kv.mean())), ""
+        t_mid, p_mid = by_position(df, "template", n_docs), by_position(df, "plain", n_docs)
+        mid = _paired(t_mid["middle"], p_mid["middle"], "MDQA questions") if "middle" in t_mid and "middle" in p_mid \
+            else boot_effect([], "MDQA questions")
+        kv = _paired(per_prompt(df, "template"), per_prompt(df, "plain"), "held-out KV prompts")
+        measured = {"middle": _e(mid), "kv": _e(kv), "template_kv": float(per_prompt(df, "template").mean()),
+                    "plain_kv": float(per_prompt(df, "plain").mean())}
+        holds = (no_worse_than(mid, acc_tolerance) and no_worse_than(kv, acc_tolerance)
+                 and (clearly_above(mid) or clearly_above(kv)))
+        notes = ""
+        plain = _learned(gates, df, "plain", "without-template")
+        # the comparison means something once either arm learned the task: gate on the better of the two
+        gates_tp = [max((learned, plain), key=lambda g: g.value if g.value is not None and np.isfinite(g.value)
+                        else -np.inf)]
     else:
-        measured = {"template_kv": float(t_kv.mean())}
+        measured = {"template_kv": float(per_prompt(df, "template").mean())}
         holds, notes = None, "the no-template arm is not in this scale's config.arms: not measured"
     out.append(Claim(
         id="template_beats_plain",
         statement="Fine-tuning with the answer template beats fine-tuning without it",
         rule=rule, measured=measured, holds=holds, notes=notes,
         figure="kv_retrieval_kv.png",
-        paper_value="with template > without, on MDQA and on the KV task (their Figure 5)"))
+        paper_value="with template > without, on MDQA and on the KV task (their Figure 5)",
+        gates=gates_tp))
 
-    base_ppl, t_ppl = float(ppl(df, "base").mean()), ppl(df, "template")
-    facts = ppl(df, "facts") if _arm_present(df, "facts") else None
-    ratio = float(t_ppl.mean()) / base_ppl if base_ppl else float("nan")
-    ok = all_finite(ratio) and ratio <= 1 + ppl_tolerance
-    if facts is not None:
-        ok = ok and bool(t_ppl.mean() <= facts.mean())
+    ppl = df.groupby(["arm", "seed"])["perplexity"].first()
+    base_ppl = float(ppl["base"].iloc[0])
+    t_ppl = ppl["template"]
+    # per seed, 1 - ppl_arm / ppl_ref: higher is better, "no worse" when its lower end is above -tolerance
+    vs_base = {"mean": float("nan"), "lo": float("nan"), "n": 0}
+    if base_ppl > 0:
+        vs_base = effect(1 - t_ppl.to_numpy() / base_ppl, "training seeds (one held-out text per model)")
+    ok = no_worse_than(vs_base, ppl_tolerance)
+    facts = None
+    if _arm_present(df, "facts"):
+        f_ppl = ppl["facts"]
+        common = t_ppl.index.intersection(f_ppl.index)
+        facts = effect(1 - t_ppl[common].to_numpy() / f_ppl[common].to_numpy(), "training seeds (paired)")
+        ok = ok and no_worse_than(facts, ppl_tolerance)
+    few = len(t_ppl) < 2
     out.append(Claim(
         id="no_perplexity_drop",
         statement="Synthetic key-value fine-tuning does not hurt general ability, unlike fine-tuning on real text",
-        rule="perplexity of a fixed held-out text (departure: instead of TriviaQA/MMLU): with-template arm's mean "
-             f"over seeds <= (1 + {ppl_tolerance}) x base's; where the equal-token fictional-facts arm ran (paper "
-             "scale), also <= that arm's",
-        measured={"base": base_ppl, "template": float(t_ppl.mean()), "ratio": ratio,
-                  "facts": None if facts is None else float(facts.mean()),
-                  "plain": float(ppl(df, "plain").mean()) if _arm_present(df, "plain") else None},
-        holds=ok,
+        rule="perplexity of a fixed held-out text (departure: instead of TriviaQA/MMLU): per training seed, "
+             "1 - with-template perplexity / base's; its mean - 2 s.e. over seeds is above "
+             f"-{ppl_tolerance} (no more than {ppl_tolerance:.0%} worse, beyond seed noise); where the "
+             "equal-token fictional-facts arm ran (paper scale), the same against that arm, paired by seed; judged "
+             "only on a fine-tune that learned the task (a perplexity that holds because nothing changed says "
+             "nothing); fewer than 2 seeds: no spread, not measured",
+        measured={"base": base_ppl, "template": float(t_ppl.mean()), "ratio": float(t_ppl.mean()) / base_ppl,
+                  "vs_base": _e(vs_base), "vs_facts": None if facts is None else _e(facts),
+                  "facts": float(ppl["facts"].mean()) if facts is not None else None,
+                  "plain": float(ppl["plain"].mean()) if _arm_present(df, "plain") else None},
+        holds=None if few else ok,
+        notes="one seed: the perplexity has no spread over seeds" if few else "",
         figure="kv_retrieval_perplexity.png",
-        paper_value="Mistral-7B on TriviaQA: no drop after the synthetic fine-tune; real-text baselines -2.3 to -6.2"))
+        paper_value="Mistral-7B on TriviaQA: no drop after the synthetic fine-tune; real-text baselines -2.3 to -6.2",
+        gates=[learned]))
 
-    kv_base = kv_acc(df, "base")
-    cells = df[(df.task == "kv") & (df.arm == "template")]
-    base_by_q = df[(df.task == "kv") & (df.arm == "base")].set_index(["n_docs", "qid"])["correct"]
-    d = cells["correct"].to_numpy() - base_by_q.reindex(list(zip(cells.n_docs, cells.qid))).to_numpy()
-    lo, hi = bootstrap_ci(d)
+    rise = kv_gain(df, "template")
+    rows = df[(df.task == "kv") & (df.arm == "template")]
+    value_only = df[df.task == "kv"].groupby("arm")["value_correct"].mean() if "value_correct" in df else {}
     out.append(Claim(
         id="kv_accuracy_rises",
         statement="Fine-tuning teaches the retrieval task itself: held-out key-value accuracy rises",
         rule="held-out KV prompts (new keys, values and gold positions; held-out gold pairs found in the training "
-             "prompts counted): "
-             "with-template arm minus base, paired by prompt: 95% bootstrap interval above 0",
-        measured={"base": float(kv_base.mean()), "template": float(t_kv.mean()), "ci_lo": lo, "ci_hi": hi,
-                  "base_value_only": _value_acc(df, "base"), "template_value_only": _value_acc(df, "template"),
+             "prompts counted): with-template arm (seeds averaged) minus base (evaluated once), paired by prompt: "
+             "95% bootstrap interval over prompts above 0",
+        measured={"gain": _e(rise), "base": float(per_prompt(df, "base").mean()),
+                  "template": float(rows["correct"].mean()),
+                  "base_value_only": float(value_only.get("base", np.nan)),
+                  "template_value_only": float(value_only.get("template", np.nan)),
                   "overlap": int(df.groupby(["arm", "seed"])["kv_overlap"].first().sum())},
-        holds=all_finite(lo) and lo > 0,
+        holds=clearly_above(rise),
         figure="kv_retrieval_kv.png",
         kind="extension",
-        paper_value="the fine-tuned models solve the KV task (their Figure 5)"))
+        paper_value="the fine-tuned models solve the KV task (their Figure 5)",
+        gates=[gate(gates, "train_loss_drop", "the with-template fine-tune (worst seed: 1 - last tenth of steps' "
+                    "answer loss / first tenth's)", "its training objective",
+                    train_loss_drop(history, "template"))]))
     return out

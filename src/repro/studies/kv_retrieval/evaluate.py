@@ -1,7 +1,8 @@
 """Evaluation of any arm (base included): greedy generation in left-padded batches, held-out key-value accuracy,
 multi-document QA accuracy by gold position, and perplexity on a fixed held-out text.
 
-Evaluation sets are drawn from seed 10,000 + n (n: dictionaries or documents), disjoint from every training seed;
+Evaluation sets are drawn from seed eval.seed * 1,000 + n (n: dictionaries or documents; 10,000 + n under the
+default seed set), disjoint from every training seed and the same for every arm, so arms are paired by prompt;
 the held-out KV prompts whose gold key-value pair occurs anywhere in the arm's training prompts are counted."""
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ from repro.studies.kv_retrieval import mdqa as QA
 from repro.studies.kv_retrieval import model as M
 from repro.studies.kv_retrieval.heldout import HELD_OUT_TEXT
 
-EVAL_SEED = 10_000
+EVAL_STRIDE = 1_000  # one evaluation stream per setting n (n < 1,000): eval.seed * EVAL_STRIDE + n
+
+
+def eval_seed(ecfg: dict, n: int) -> int:
+    """The seed of the evaluation set with n dictionaries or documents (config `eval.seed`: seed_set moves it)."""
+    return ecfg["seed"] * EVAL_STRIDE + n
 
 
 @torch.no_grad()
@@ -80,7 +86,7 @@ def evaluate_arm(model, tok, arm: str, ecfg: dict, dcfg: dict, train_prompts: li
     seen = set().union(*map(KV.pairs_in, train_prompts)) if train_prompts else set()
     rows, overlap = [], 0
     for n_dicts in ecfg["kv_dicts"]:
-        held = KV.kv_set(tok, dcfg, ecfg["kv_questions"], n_dicts, EVAL_SEED + n_dicts, arm != "plain")
+        held = KV.kv_set(tok, dcfg, ecfg["kv_questions"], n_dicts, eval_seed(ecfg, n_dicts), arm != "plain")
         overlap += sum((e.gold_key, e.gold_value) in seen for e in held)
         outs = generate(model, tok, [KV.chat_prefix_ids(tok, e.prompt) for e in held], ecfg["kv_new_tokens"],
                         ecfg["batch"], device, desc=f"{desc} kv{n_dicts}")
@@ -88,9 +94,9 @@ def evaluate_arm(model, tok, arm: str, ecfg: dict, dcfg: dict, train_prompts: li
                   "correct": float(KV.kv_correct(e, o)), "value_correct": float(KV.value_correct(e, o)),
                   "output": o} for j, (e, o) in enumerate(zip(held, outs))]
     sets = [("fictional", n, QA.fictional_mdqa(ecfg["qa_questions"], n, QA.positions(n, ecfg["positions"]),
-                                                EVAL_SEED + n)) for n in ecfg["qa_docs"]]
+                                                eval_seed(ecfg, n))) for n in ecfg["qa_docs"]]
     for n in ecfg["qa_docs"]:  # the real NQ file, when the user has it (one line says so when absent)
-        nq = QA.load_nq_oracle(nq_path, ecfg["qa_questions"], n, QA.positions(n, ecfg["positions"]), EVAL_SEED + n)
+        nq = QA.load_nq_oracle(nq_path, ecfg["qa_questions"], n, QA.positions(n, ecfg["positions"]), eval_seed(ecfg, n))
         if nq is None:
             break
         sets.append(("nq", n, nq))

@@ -4,8 +4,8 @@ set: at 135M parameters the head is a fifth of the forward cost, and the prompt 
 
 Arms: `plain` (KV prompts without the answer template), `template` (with it), `facts` (paper scale: question
 answering over fictional-facts documents, an equal token budget of real-looking text: the knowledge-injection
-contrast). Training seed s draws the KV prompts from s and the facts questions from 1,000 + s; evaluation draws
-from 10,000 + n (evaluate.py), so the two never share a seed."""
+contrast). Training seed s draws the KV prompts from s, the facts questions from 1,000 + s and the LoRA factors'
+initialisation from s; evaluation draws from eval.seed * 1,000 + n (evaluate.py), so the two never share a seed."""
 
 from __future__ import annotations
 
@@ -103,6 +103,7 @@ def train_arm(arm: str, source: str, dcfg: dict, fcfg: dict, seed: int, device="
     model, tok = M.load(source, device)
     examples, rows = training_set(arm, tok, dcfg, seed)
     if fcfg["method"] == "lora":
+        torch.manual_seed(seed)  # the adapters' random init: the job's seed, not the process's default state
         model = M.add_lora(model, fcfg["r"], fcfg["alpha"], fcfg["top_layers"])
     history = finetune(model, examples, tok.pad_token_id, fcfg, seed, device, state_path, run_hash,
                        desc=f"kv_retrieval/{arm} s{seed}")
