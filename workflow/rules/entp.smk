@@ -158,6 +158,8 @@ rule entp_claims:
     params:
         scale=SCALE,
         expected=study_cfg("entp", "expected_claims"),
+        gates=study_cfg("entp", "gates"),
+        seed_set=SEED_SET,
     message:
         "entp: checking the paper's claims"
     script:

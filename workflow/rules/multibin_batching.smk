@@ -131,6 +131,7 @@ rule multibin_figures:
         ENV
     params:
         heavy_tail=study_cfg("multibin_batching", "heavy_tail", "distribution"),
+        seed=study_cfg("multibin_batching", "seed"),  # the length histogram's sample
         scale=SCALE,
     message:
         "multibin_batching: figures"
@@ -154,6 +155,7 @@ rule multibin_claims:
         gain_tolerance=study_cfg("multibin_batching", "llm", "gain_tolerance"),
         step_gain_tolerance=study_cfg("multibin_batching", "llm", "step_gain_tolerance"),
         scale=SCALE,
+        seed_set=SEED_SET,
     message:
         "multibin_batching: checking the paper's claims"
     script:

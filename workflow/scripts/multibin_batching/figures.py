@@ -10,5 +10,6 @@ with Job(snakemake) as job:
     save_figure(figures.capacity_vs_k(read_parquet(i.capacity)), o.capacity, job.prov)
     save_figure(figures.load_sweep(read_parquet(i.load)), o.load, job.prov)
     save_figure(figures.noise(read_parquet(i.noise)), o.noise, job.prov)
-    save_figure(figures.heavy_tail(read_parquet(i.heavy_tail), snakemake.params.heavy_tail), o.heavy_tail, job.prov)
+    save_figure(figures.heavy_tail(read_parquet(i.heavy_tail), snakemake.params.heavy_tail, job.seed), o.heavy_tail,
+                job.prov)
     save_figure(figures.llm_gain(read_parquet(i.llm), read_parquet(i.steps)), o.llm, job.prov)

@@ -24,6 +24,9 @@ def count3_curves(hist: pd.DataFrame):
         for ax, col in zip(axes, ("token_acc", "seq_acc", "test_loss")):
             m = g.groupby("step")[col].mean()  # mean over seeds
             ax.plot(m.index, m.values, ls=ls, color=f"C{i}", label=_label(model, g) if col == "token_acc" else None)
+    if "plateau_loss" in ev:  # the competence gates' reference: position and last token only
+        axes[2].axhline(ev.plateau_loss.mean(), color="grey", ls=":", label="position-and-last-token plateau")
+        axes[2].legend(fontsize=8)
     for ax, title in zip(axes, ("token accuracy", "sequence accuracy", "test cross-entropy")):
         ax.set_title(f"Count3: {title}")
         ax.set_xlabel("training step")

@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from repro.core.train import TrainConfig, epoch_batch, fit, step_of
+from repro.core.train import TrainConfig, epoch_batch, fit, step_generator, step_of
 from repro.models.gpt import GPT
 from repro.studies.entp import data as D
 from repro.studies.entp.model import generate, make_model, next_token_logits
@@ -35,12 +35,37 @@ def train_config(cfg: dict) -> TrainConfig:
 
 
 # ---------------------------------------------------------------------------------------------- Count3
-def count3_eval_set(cfg: dict, device) -> torch.Tensor:
+# Streams derived from the run's seed at step indices training never reaches (step_generator(seed, step) seeds
+# step `step`): the test set and the plateau sample move with the seed (and seed_set), never with a literal.
+EVAL_STREAM, PLATEAU_STREAM = 1_000_002, 1_000_001
+PLATEAU_SEQUENCES = 50_000  # plug-in entropy bias about (cells - 1) / (2 n): under 0.01 nats at block 32
+
+
+def count3_eval_set(cfg: dict, device, seed: int) -> torch.Tensor:
     """A fixed test set of eval_sequences Count3 sequences whose seeds lie in the test part of the seed space,
-    which training never draws from (data.is_test_seed)."""
-    g = torch.Generator(device=device).manual_seed(10**9 + 7)
+    which training never draws from (data.is_test_seed). Models that share a seed share it (paired by seed)."""
+    g = step_generator(seed, EVAL_STREAM, torch.device(device))
     return D.count3(cfg["eval_sequences"], cfg["block"], cfg["seed_len"], cfg["vocab"], g, device, split="test",
                     test_one_in=cfg["test_one_in"])
+
+
+def count3_plateau(cfg: dict, device, seed: int) -> float:
+    """The position-and-last-token plateau of Count3: the test loss (nats) of the best predictor that sees only
+    the target's position n and the last token x_n, i.e. the mean over scored positions of the entropy
+    H(x_{n+1} | n, x_n), estimated on PLATEAU_SEQUENCES fresh sequences. A model that learned nothing of the
+    count sits at or above it; the competence gates measure how far below it a model got."""
+    g = step_generator(seed, PLATEAU_STREAM, torch.device(device))
+    x = D.count3(PLATEAU_SEQUENCES, cfg["block"], cfg["seed_len"], cfg["vocab"], g, device, split="train",
+                 test_one_in=cfg["test_one_in"]).cpu()
+    width = max(cfg["vocab"], cfg["block"] + 1)  # tokens: seed tokens < vocab, generated ones < block + 1
+    ent = []
+    for t in D.count3_positions(cfg["block"], cfg["seed_len"]):
+        joint = torch.zeros(width * width, dtype=torch.float64)
+        joint.index_add_(0, x[:, t] * width + x[:, t + 1], torch.ones(len(x), dtype=torch.float64))
+        joint = joint.view(width, width)
+        p_cond = joint / joint.sum(1, keepdim=True).clamp_min(1)
+        ent.append(float(-(joint * torch.where(p_cond > 0, p_cond.log(), 0.0)).sum() / len(x)))
+    return sum(ent) / len(ent)
 
 
 def count3_overlap(cfg: dict, test: torch.Tensor) -> dict:
@@ -74,7 +99,7 @@ def train_count3(cfg: dict, model_cfg: dict, *, seed: int, device, state_path=No
     model = make_model(model_cfg["arch"], model_cfg["n_layer"], model_cfg["n_head"], model_cfg["d_model"],
                        cfg["vocab"], cfg["block"])
     pos = torch.tensor(D.count3_positions(cfg["block"], cfg["seed_len"]), device=device)
-    test = count3_eval_set(cfg, device)
+    test = count3_eval_set(cfg, device, seed)
 
     def batch_fn(g):
         return D.count3(cfg["batch"], cfg["block"], cfg["seed_len"], cfg["vocab"], g, device, split="train",
@@ -87,7 +112,7 @@ def train_count3(cfg: dict, model_cfg: dict, *, seed: int, device, state_path=No
     history = fit(model, batch_fn, loss_fn, train_config(cfg), seed=seed, device=device, state_path=state_path,
                   run_hash=run_hash, samples_per_batch=cfg["batch"], desc=desc,
                   evaluate=lambda m: count3_metrics(m, test, cfg), eval_every=cfg["eval_every"])
-    return model, history.assign(**count3_overlap(cfg, test))
+    return model, history.assign(**count3_overlap(cfg, test), plateau_loss=count3_plateau(cfg, device, seed))
 
 
 # ---------------------------------------------------------------------------------------------- addition

@@ -30,8 +30,9 @@ def smollm2_dir() -> str:
     return spec.submodule_search_locations[0]
 
 
-def load(source: str, device, dtype: str = "float32"):
-    """(model, prompt ids (1, P), eos id). source: 'smollm2' (offline GGUF) or 'tiny-random' (no files)."""
+def load(source: str, device, dtype: str = "float32", seed: int = 0):
+    """(model, prompt ids (1, P), eos id). source: 'smollm2' (offline GGUF) or 'tiny-random' (no files, weights
+    drawn from `seed`; the pipeline passes its configured seed)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
@@ -44,7 +45,7 @@ def load(source: str, device, dtype: str = "float32"):
         prompt = tok(PROMPT, return_tensors="pt").input_ids
         eos = tok.eos_token_id
     elif source == "tiny-random":
-        torch.manual_seed(0)
+        torch.manual_seed(seed)
         cfg = LlamaConfig(vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                           num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=1024,
                           bos_token_id=1, eos_token_id=2, pad_token_id=0)
