@@ -53,7 +53,7 @@ rule r2f_judge:
             "world": pick(study_cfg("r2f", "world"), "size", "render"),
             "judge": study_cfg("r2f", "judge"),
         },
-        seed=0,
+        seed=study_cfg("r2f", "judge_seed"),
         device=CFG["device"],
         scale=SCALE,
     message:
@@ -193,7 +193,8 @@ rule r2f_claims:
         ENV
     params:
         expected=study_cfg("r2f", "expected_claims"),
-        min_judge=study_cfg("r2f", "judge", "min_accuracy"),
+        gates=study_cfg("r2f", "gates"),
+        seed_set=SEED_SET,
         scale=SCALE,
     message:
         "r2f: checking the paper's claims"

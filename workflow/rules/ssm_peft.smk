@@ -51,7 +51,8 @@ rule ssm_peft_pretrain:
         mem_mb=4000,
     params:
         cfg=study_cfg("ssm_peft", "pretrain"),
-        seed=0,
+        seed=study_cfg("ssm_peft", "pretrain_seed"),
+        split_seed=study_cfg("ssm_peft", "split_seed"),
         device=CFG["device"],
         scale=SCALE,
         # Resume state lives outside declared outputs: Snakemake deletes those when a job fails.
@@ -82,6 +83,7 @@ rule ssm_peft_finetune:
     params:
         cfg=study_cfg("ssm_peft", "finetune"),
         seed="{seed}",
+        split_seed=study_cfg("ssm_peft", "split_seed"),
         device=CFG["device"],
         scale=SCALE,
     message:
@@ -122,6 +124,7 @@ rule ssm_peft_figures:
 rule ssm_peft_claims:
     input:
         **SP_TABLES,
+        pretrain=rules.ssm_peft_pretrain.output.history,  # the pretrained model's held-out accuracy (a gate)
         lib=lib("workflow/scripts/ssm_peft/claims.py"),
     output:
         claims=RESULTS + "/ssm_peft/claims.json",
@@ -135,6 +138,8 @@ rule ssm_peft_claims:
         budgets=study_cfg("ssm_peft", "synthetic", "budgets"),
         roles=study_cfg("ssm_peft", "roles"),
         expected=study_cfg("ssm_peft", "expected_claims"),
+        gates=study_cfg("ssm_peft", "gates"),
+        seed_set=SEED_SET,
         scale=SCALE,
     message:
         "ssm_peft: checking the paper's claims"

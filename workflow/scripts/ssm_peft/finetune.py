@@ -9,5 +9,6 @@ with Job(snakemake) as job:
     model = MambaClassifier(MambaConfig(**config)).to(job.device)
     model.load_state_dict(state)
     print("[ssm_peft] data: sklearn digits (bundled)")
-    table = experiments.finetune(model, job.cfg, job.seed, job.device, desc=f"ssm_peft/finetune s{job.seed}")
+    table = experiments.finetune(model, job.cfg, job.seed, job.device, snakemake.params.split_seed,
+                                 desc=f"ssm_peft/finetune s{job.seed}")
     job.write_parquet(table.assign(device=str(job.device)), snakemake.output.table)

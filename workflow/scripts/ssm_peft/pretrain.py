@@ -4,7 +4,8 @@ from repro.core.train import clear_state
 from repro.studies.ssm_peft import experiments
 
 with Job(snakemake) as job:
-    model, history, summary = experiments.pretrain(job.cfg, job.seed, job.device, state_path=snakemake.params.state,
+    model, history, summary = experiments.pretrain(job.cfg, job.seed, job.device, snakemake.params.split_seed,
+                                                   state_path=snakemake.params.state,
                                                    run_hash=job.prov.stamp()["config_hash"])
     print(f"[ssm_peft] data: sklearn digits (bundled); pretrained {summary}")
     job.save_checkpoint(model.state_dict(), snakemake.output.model, model.cfg.to_dict())

@@ -13,7 +13,7 @@ from torch import nn
 from repro.models.film_denoiser import timestep_embedding
 from repro.studies.r2f import diffusion as D
 from repro.studies.r2f.schedule import alternating
-from repro.studies.r2f.theory import w2_gaussian_fit
+from repro.studies.r2f.theory import FREQUENT, w2_gaussian_fit
 
 FREQ, RARE, NULL = 0, 1, 2
 
@@ -60,7 +60,8 @@ def train(cfg: dict, seed: int, device="cpu"):
 
 @torch.no_grad()
 def evaluate(model, cfg: dict, seed: int, device="cpu") -> pd.DataFrame:
-    """W2 to N(0, I) of samples for each alpha (interpolation) and each stop fraction (alternating)."""
+    """W2 to N(0, I) of samples for each alpha (interpolation) and each stop fraction (alternating); and the
+    frequent-only samples' W2 to N((0, 10), I), the frequent concept's own distribution (`frequent_fit`)."""
     _, sched = D.schedulers(cfg["n_train_steps"])
     n, steps = cfg["n_samples"], cfg["sample_steps"]
     rows = []
@@ -69,6 +70,9 @@ def evaluate(model, cfg: dict, seed: int, device="cpu") -> pd.DataFrame:
             return a * model(x, t, RARE) + (1 - a) * model(x, t, FREQ)
         x = D.sample(eps, (n, 2), sched, steps, torch.Generator().manual_seed(seed), device)
         rows.append({"method": "interpolation", "alpha": a, "stop_frac": np.nan, "w2": w2_gaussian_fit(x.cpu().numpy())})
+        if a == 0:  # the competence the theory presupposes: the frequent concept is learned (W2 to its own truth)
+            rows.append({"method": "frequent_fit", "alpha": a, "stop_frac": np.nan,
+                         "w2": w2_gaussian_fit(x.cpu().numpy(), FREQUENT)})
     for frac in cfg["stop_fracs"]:
         plan = alternating(steps, [round(frac * steps)])
 

@@ -12,11 +12,12 @@ def integer_inputs(g: torch.Generator, batch: int, channels: int, length: int, d
     return torch.randint(0, 10, (batch, channels, length), generator=g, device=device).float()
 
 
-def digits(classes, test_frac: float, pixels_per_step: int = 1, split_seed: int = 0):
+def digits(classes, test_frac: float, pixels_per_step: int, split_seed: int):
     """Images of `classes` as (n, 64 / pixels_per_step, pixels_per_step) sequences of pixels in [0, 1] read row
     by row, labels renumbered 0..len(classes)-1,
-    split per class into disjoint train and test sets by a fixed permutation (the split is part of the
-    protocol; the run's seed varies initialisation and batch order only)."""
+    split per class into disjoint train and test sets by a permutation drawn from `split_seed` (the config's
+    `split_seed`: the split is part of the protocol, the same for every fine-tuning seed and method; the run's
+    seed varies initialisation and batch order only)."""
     from sklearn.datasets import load_digits
 
     d = load_digits()

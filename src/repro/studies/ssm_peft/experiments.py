@@ -121,9 +121,9 @@ def accuracy(model, x, y, device, batch: int = 512) -> float:
     return hits / len(x)
 
 
-def pretrain(cfg: dict, seed: int, device, state_path=None, run_hash: str = "") -> tuple:
+def pretrain(cfg: dict, seed: int, device, split_seed: int, state_path=None, run_hash: str = "") -> tuple:
     """Train the Mamba classifier on digits 0-4. Returns (model, history, summary row)."""
-    (x_tr, y_tr), (x_te, y_te) = D.digits(PRETRAIN_CLASSES, cfg["test_frac"], cfg["pixels_per_step"])
+    (x_tr, y_tr), (x_te, y_te) = D.digits(PRETRAIN_CLASSES, cfg["test_frac"], cfg["pixels_per_step"], split_seed)
     torch.manual_seed(seed)
     model = MambaClassifier(MambaConfig(**cfg["model"], d_in=cfg["pixels_per_step"],
                                         n_classes=len(PRETRAIN_CLASSES))).to(device)
@@ -147,12 +147,12 @@ def fresh_head(pretrained: MambaClassifier, n_classes: int, seed: int, device) -
     return model
 
 
-def finetune(pretrained: MambaClassifier, cfg: dict, seed: int, device,
+def finetune(pretrained: MambaClassifier, cfg: dict, seed: int, device, split_seed: int,
              desc: str = "ssm_peft/finetune") -> pd.DataFrame:
     """Every method of `cfg['methods']` from the same pretrained weights on digits 5-9."""
-    (x_tr, y_tr), (x_te, y_te) = D.digits(FINETUNE_CLASSES, cfg["test_frac"], pretrained.cfg.d_in)
+    (x_tr, y_tr), (x_te, y_te) = D.digits(FINETUNE_CLASSES, cfg["test_frac"], pretrained.cfg.d_in, split_seed)
     if cfg.get("n_train"):  # a fixed subset (smoke scale), the same for every method and seed
-        keep = torch.randperm(len(x_tr), generator=torch.Generator().manual_seed(0))[: cfg["n_train"]]
+        keep = torch.randperm(len(x_tr), generator=torch.Generator().manual_seed(split_seed))[: cfg["n_train"]]
         x_tr, y_tr = x_tr[keep], y_tr[keep]
     overlap = exact_overlap(x_tr, x_te)
     batches = _class_batch(x_tr, y_tr, cfg["batch"], device)
