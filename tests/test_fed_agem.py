@@ -218,33 +218,104 @@ def test_flower_executor_reproduces_the_local_one():
 # ----------------------------------------------------------------------------------------------- claims
 
 
+GATES = {"split_current_task": 0.9, "domain_current_task": 0.82}
+
+
 def fake(acc_gain=0.05, dom_gain=0.01, fg_change=-0.05, reservoir_shift=0.0, residual=1e-7, plain_triggers=0,
-         seeds=(0, 1, 2)):
-    """A final-evaluation table shaped like the pipeline's, where Fed-A-GEM adds the given effects."""
+         seeds=(0, 1, 2), current=0.95, dom_current=0.95, sd=0.01):
+    """An evaluation table shaped like the pipeline's (one row per task evaluated after), where Fed-A-GEM adds the
+    given effects (each one value, or one per seed) and every method scores `current` (Split) or `dom_current`
+    (Domain-IL) on the task it has just trained; `sd`: the run-to-run noise of final accuracy."""
     rows = []
     rng = np.random.default_rng(0)
+
+    def at(v, i):
+        return v[i] if isinstance(v, (list, tuple)) else v
+
     for sc, settings in (("rotated", ("domain",)), ("permuted", ("domain",)), ("split", ("class", "task"))):
         for st in settings:
             for m in E.grid():
-                for seed in seeds:
-                    base_acc = 0.5 + 0.01 * rng.standard_normal()
-                    g = (acc_gain if sc == "split" else dom_gain) if m.fed_agem else 0.0
-                    shift = reservoir_shift if (m.fed_agem and m.buffer_rule == "reservoir") else 0.0
-                    rows.append({"scenario": sc, "setting": st, "base": m.base, "fed_agem": m.fed_agem,
-                                 "buffer_rule": m.buffer_rule if m.uses_buffer else "none", "seed": seed,
-                                 "after_task": 4, "avg_acc": base_acc + g + shift,
-                                 "forgetting": 0.3 + (fg_change if m.fed_agem else 0.0),
-                                 "steps": 100, "triggered": 40 if m.fed_agem else plain_triggers,
-                                 "max_residual": residual if m.fed_agem else 0.0})
+                for i, seed in enumerate(seeds):
+                    base_acc = 0.5 + sd * rng.standard_normal()
+                    g = at(acc_gain if sc == "split" else dom_gain, i) if m.fed_agem else 0.0
+                    shift = at(reservoir_shift, i) if (m.fed_agem and m.buffer_rule == "reservoir") else 0.0
+                    for t in range(5):
+                        rows.append({"scenario": sc, "setting": st, "base": m.base, "fed_agem": m.fed_agem,
+                                     "buffer_rule": m.buffer_rule if m.uses_buffer else "none", "seed": seed,
+                                     "after_task": t, "avg_acc": base_acc + g + shift,
+                                     "forgetting": 0.3 + (at(fg_change, i) if m.fed_agem else 0.0),
+                                     "acc_tasks": [0.4] * t + [current if sc == "split" else dom_current],
+                                     "steps": 100, "triggered": 40 if m.fed_agem else plain_triggers,
+                                     "max_residual": residual if m.fed_agem else 0.0})
     return pd.DataFrame(rows)
 
 
 def verdicts(df):
-    return {c.id: c.holds for c in C.claims(df)}
+    return {c.id: c.holds for c in C.claims(df, GATES)}
+
+
+def recs(df):
+    from repro.core.claims import records
+
+    return {r["id"]: r for r in records(C.claims(df, GATES), "small")}
 
 
 def test_claims_hold_on_a_table_where_the_paper_is_right():
     assert all(verdicts(fake()).values()), verdicts(fake())
+    assert all(g["passed"] for r in recs(fake()).values() for g in r["gates"])
+
+
+def test_tasks_never_learned_make_the_claims_not_measured():
+    r = recs(fake(current=0.58))  # the current Split task at 0.58 (2-way): the review's FedAvg
+    for cid in ("fedagem_raises_accuracy", "gains_largest_in_split", "fedagem_less_forgetting",
+                "boundary_free_comparable"):
+        assert r[cid]["holds"] is None and "0.58" in r[cid]["not_measured"] and "split" in r[cid]["not_measured"], cid
+    assert r["projection_orthogonal"]["holds"] is True  # a check of the code, not of a learner
+    r = recs(fake(dom_current=0.3))  # Domain-IL tasks never learned: only the claims over those scenarios
+    assert r["gains_largest_in_split"]["holds"] is None and "rotated" in r["gains_largest_in_split"]["not_measured"]
+    assert r["boundary_free_comparable"]["holds"] is None
+    assert r["fedagem_raises_accuracy"]["holds"] is True and r["fedagem_less_forgetting"]["holds"] is True
+
+
+def test_current_task_accuracy_reads_the_diagonal_of_the_methods_without_fedagem():
+    df = fake(current=0.95)
+    hit = (df["scenario"] == "split") & (df["base"] == "der") & ~df["fed_agem"]
+    df.loc[hit, "acc_tasks"] = pd.Series([[0.9] * (t + 1) for t in df.loc[hit, "after_task"]], index=df[hit].index)
+    df.loc[hit & (df["after_task"] == 2), "acc_tasks"] = pd.Series(
+        [[0.9, 0.9, 0.4]] * int((hit & (df["after_task"] == 2)).sum()), index=df[hit & (df["after_task"] == 2)].index)
+    acc = C.current_task_accuracy(df, "split", "task")
+    assert acc["der"] == pytest.approx((4 * 0.9 + 0.4) / 5) and acc["fedavg"] == pytest.approx(0.95)
+    fed = (df["scenario"] == "split") & df["fed_agem"]  # Fed-A-GEM runs do not enter the gate
+    df.loc[fed, "acc_tasks"] = pd.Series([[0.1]] * int(fed.sum()), index=df[fed].index)
+    assert C.current_task_accuracy(df, "split", "task").min() == pytest.approx(0.8)
+
+
+def test_effects_within_seed_noise_do_not_hold():
+    clean = {"sd": 0.0}
+    gain = C.claims(fake(acc_gain=[0.04, -0.02, 0.0], **clean), GATES)[0]  # +0.007 on average, seeds disagree
+    v = gain.measured["split/class"]["fedavg"]
+    assert v["mean"] > 0 and v["lo"] < 0 and gain.holds is False
+    assert verdicts(fake(acc_gain=[0.04, 0.03, 0.05], **clean))["fedagem_raises_accuracy"] is True
+    fg = {c.id: c for c in C.claims(fake(fg_change=[-0.04, 0.02, 0.0], **clean), GATES)}["fedagem_less_forgetting"]
+    assert fg.measured["split/task"]["der"]["mean"] < 0 and fg.holds is False
+    # Split ahead of Domain-IL on average (+0.007), not beyond the seeds' spread
+    c = {c.id: c for c in C.claims(fake(acc_gain=[0.05, 0.01, 0.03], dom_gain=[0.01, 0.04, 0.02], **clean),
+                                   GATES)}["gains_largest_in_split"]
+    m = c.measured["domain_rotated"]
+    assert m["split_minus_domain"]["mean"] > 0 and not m["split_larger"] and m["not_negative"] and c.holds is False
+    # a Domain-IL gain of -0.01: inside the 2-point tolerance on average, but its interval reaches past it
+    c = {c.id: c for c in C.claims(fake(dom_gain=[-0.01, 0.02, -0.04], **clean), GATES)}["gains_largest_in_split"]
+    m = c.measured["domain_permuted"]
+    assert m["gain"]["mean"] == pytest.approx(-0.01) and not m["not_negative"] and c.holds is False
+    # the boundary-free buffer 0.7 points worse on average, interval past -2 points: no verdict on noise
+    bf = {c.id: c for c in C.claims(fake(reservoir_shift=[-0.04, 0.02, 0.0], **clean), GATES)}
+    bf = bf["boundary_free_comparable"]
+    v = bf.measured["split/class"]
+    assert abs(v["reservoir_minus_task_start"]) < 0.02 and v["lo"] < -0.02 and bf.holds is False
+
+
+def test_a_boundary_free_buffer_that_does_better_is_no_miss():
+    assert verdicts(fake(reservoir_shift=0.05))["boundary_free_comparable"] is True  # one-sided (the review)
 
 
 @pytest.mark.parametrize("kw, claim", [

@@ -1,5 +1,6 @@
 """task_vectors library (issue 6): the residual patch hook, the TVP-loss gradient path, and the task generators."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -138,40 +139,71 @@ def test_task_probe_reads_the_task_only_where_it_is_encoded_and_on_held_out_prom
 
 
 def _claim_tables(base_curves, tvp_at_l2=0.98, icl=(1.0, (0.99, 1.0, 1.0)), ood_gain=0.05, seeds=(0, 1, 2), k=8,
-                  more=()):
+                  more=(), ood_noise=0.0, history=None):
     """TVP tables of a baseline (one curve per vector variant, layers 0..4) and a TVP-loss model at l = 2, for every
-    seed at the trained k; `icl` may give one ICL score per seed; `more` adds (model, k, curves, icl) rows."""
+    seed at the trained k; `icl` and `tvp_at_l2` may give one value per seed; `more` adds (model, k, curves, icl)
+    rows (a curve may also be a list of per-seed curves). OOD: each TVP-loss model gains `ood_gain` (one value or one
+    per seed, or a dict model -> gain) over the baseline, plus alternating +-`ood_noise` per seed. history: model ->
+    its loss curve (100 rows); models not named get a converged one."""
     import pandas as pd
 
     def per_seed(v, i):
         return v[i] if isinstance(v, (list, tuple)) else v
 
+    def curve_of(curve, i):
+        return curve[i] if isinstance(curve[0], (list, tuple)) else curve
+
     rows = []
-    models = [("baseline", k, base_curves, icl[0]), ("tvp_l2", k, {"per-prompt": [0.05, 0.3, tvp_at_l2, 0.5, 0.2]},
-                                                     icl[1]), *more]
+    models = [("baseline", k, base_curves, icl[0]),
+              ("tvp_l2", k, {"per-prompt": [[0.05, 0.3, per_seed(tvp_at_l2, i), 0.5, 0.2] for i in range(len(seeds))]},
+               icl[1]), *more]
     for i, seed in enumerate(seeds):
         for model, kk, curves, model_icl in models:
             for vectors, curve in curves.items():
                 rows += [{"model": model, "seed": seed, "k": kk, "vectors": vectors, "layer": layer, "tvp": v,
                           "icl": per_seed(model_icl, i), "zero_shot": 0.05, "metric": "accuracy"}
-                         for layer, v in enumerate(curve)]
+                         for layer, v in enumerate(curve_of(curve, i))]
     names = dict.fromkeys(m for m, *_ in models)
-    ood = pd.DataFrame([{"model": m, "setting": st, "score": sc + (ood_gain if m == "tvp_l2" else 0.0),
-                         "metric": "accuracy"} for m in names
+
+    def gain_of(m):
+        return ood_gain.get(m, 0.0) if isinstance(ood_gain, dict) else ood_gain
+
+    ood = pd.DataFrame([{"model": m, "seed": seed, "setting": st, "metric": "accuracy",
+                         "score": sc + ((per_seed(gain_of(m), i) + ood_noise * (-1) ** i) if m.startswith("tvp")
+                                        else 0.0)}
+                        for m in names for i, seed in enumerate(seeds)
                         for st, sc in (("in-distribution", 1.0), ("k=12 demos", 0.6), ("20% noisy demos", 0.7))])
-    return pd.DataFrame(rows), ood
+    history = history or {}
+    steps = list(range(25, 2501, 25))
+    hist = pd.DataFrame([{"model": m, "seed": seed, "step": st, "loss": loss}
+                         for m in names for seed in seeds
+                         for st, loss in zip(steps, history.get(m) or [0.35 + 3.1 * 0.9 ** j for j in range(100)])])
+    return pd.DataFrame(rows), ood, hist
 
 
 LAYERS = {"baseline": None, "tvp_l2": 2}
+GATES = {"icl_accuracy": 0.9, "tvp_loss_final": 0.6, "tvp_loss_drop": 0.05}
 FLAT = [0.05] * 5
 WEAK = {"per-prompt": FLAT, "task-averaged": [0.05, 0.4, 0.6, 0.5, 0.3], "task-added": FLAT,
         "linear probe": [0.07, 0.9, 1.0, 1.0, 1.0]}
+STILL_FALLING = [3.5 - 0.022 * j for j in range(100)]  # 1.3 at the end and still falling: the review's TVP models
 
 
-def _claims(*args, layers=LAYERS, **kw):
+def _all(*args, layers=LAYERS, gates=GATES, **kw):
     from repro.studies.task_vectors.claims import all_claims
 
-    return {x.id: x for x in all_claims(*_claim_tables(*args, **kw), layers, 8)}
+    tvp, ood, hist = _claim_tables(*args, **kw)
+    return all_claims(tvp, ood, hist, layers, gates, 8)
+
+
+def _claims(*args, **kw):
+    return {x.id: x for x in _all(*args, **kw)}
+
+
+def _records(*args, **kw):
+    from repro.core.claims import records
+
+    return {r["id"]: r for r in records(_all(*args, **kw), "small")}
 
 
 def test_task_vector_claims_follow_the_protocol_and_fail_where_the_paper_is_wrong():
@@ -179,6 +211,7 @@ def test_task_vector_claims_follow_the_protocol_and_fail_where_the_paper_is_wron
     assert c["task_vectors_emerge"].holds and c["task_vectors_emerge"].measured["carried_by"] == ["task-averaged"]
     assert c["task_vectors_emerge"].measured["best_layer_task-averaged"] == 2
     assert c["tvp_loss_strong_vectors"].holds and c["tvp_loss_improves_ood"].holds and c["tvp_loss_keeps_icl"].holds
+    assert all(g.passed for x in c.values() for g in x.gates)  # learned and converged: every gate passes
     # no task vector under the protocol (per-prompt alone emerging does not carry the verdict)
     c = _claims({**WEAK, "per-prompt": [0.05, 0.4, 0.6, 0.5, 0.3], "task-averaged": FLAT})
     assert not c["task_vectors_emerge"].holds and c["task_vectors_emerge"].measured["carried_by"] == ["per-prompt"]
@@ -189,17 +222,100 @@ def test_task_vector_claims_follow_the_protocol_and_fail_where_the_paper_is_wron
     assert not bad["tvp_loss_strong_vectors"].holds and not bad["tvp_loss_improves_ood"].holds
 
 
+def test_an_untrained_baseline_makes_its_claims_not_measured():
+    untrained = _records(WEAK, icl=(0.06, (0.99, 1.0, 1.0)))  # the baseline's ICL at chance
+    for cid in ("task_vectors_emerge", "tvp_loss_keeps_icl", "tvp_loss_improves_ood"):
+        assert untrained[cid]["holds"] is None and "baseline" in untrained[cid]["not_measured"], cid
+        assert "in-context learning" in untrained[cid]["not_measured"]
+    one_seed_down = _records(WEAK, icl=((1.0, 0.5, 1.0), (0.99, 1.0, 1.0)))  # the worst seed decides
+    assert one_seed_down["task_vectors_emerge"]["not_measured"] and "0.5" in one_seed_down["task_vectors_emerge"][
+        "not_measured"]
+    assert _records(WEAK)["task_vectors_emerge"]["holds"] is True  # the same tables with a trained baseline
+    moved = ("baseline", 4, {**WEAK, "task-averaged": [0.05, 0.6, 0.4, 0.3, 0.2]}, 0.06)
+    r = _records(WEAK, icl=(0.06, 1.0), more=[moved])
+    assert r["location_moves_with_context"]["holds"] is None and r["location_moves_with_context"]["not_measured"]
+    deep = ("baseline_8l", 8, {**WEAK, "task-averaged": [0.05, 0.2, 0.3, 0.4, 0.5, 0.55, 0.6, 0.5, 0.2]}, 0.2)
+    r = _records(WEAK, layers={**LAYERS, "baseline_8l": None}, more=[deep])  # the second depth never learned ICL
+    assert r["location_moves_with_depth"]["holds"] is None and "baseline_8l" in r["location_moves_with_depth"][
+        "not_measured"]
+
+
+def test_an_unconverged_tvp_loss_model_makes_the_icl_and_ood_claims_not_measured():
+    r = _records(WEAK, history={"tvp_l2": STILL_FALLING})
+    for cid in ("tvp_loss_keeps_icl", "tvp_loss_improves_ood", "deeper_layer_helps_more"):
+        assert r[cid]["holds"] is None and "tvp_l2" in r[cid]["not_measured"], cid
+    assert "plateau" in r["tvp_loss_keeps_icl"]["not_measured"] and "1.421" in r["tvp_loss_keeps_icl"]["not_measured"]
+    assert r["tvp_loss_strong_vectors"]["holds"] is True  # the vector itself is there: no convergence gate
+    assert r["task_vectors_emerge"]["holds"] is True  # baseline claims do not depend on the TVP-loss model
+    # low but still falling fast over the last tenth: the second gate alone stops it
+    low_falling = [0.62 + 3.0 * 0.9 ** j for j in range(80)] + [0.62 - 0.01 * j for j in range(20)]  # 0.48, -17%
+    r = _records(WEAK, history={"tvp_l2": low_falling})
+    gates = {g["skill"].split(" (")[0]: g["passed"] for g in r["tvp_loss_keeps_icl"]["gates"]}
+    assert r["tvp_loss_keeps_icl"]["holds"] is None and list(gates.values()).count(False) == 1, gates
+    # an untrained TVP-loss model (ICL at chance): the strong-vector ratio means nothing
+    r = _records(WEAK, icl=(1.0, 0.05))
+    assert r["tvp_loss_strong_vectors"]["holds"] is None and "tvp_l2" in r["tvp_loss_strong_vectors"]["not_measured"]
+
+
+def test_training_tail_reads_the_last_tenth_of_the_loss():
+    from repro.studies.task_vectors.claims import training_tail
+
+    *_, hist = _claim_tables(WEAK, history={"tvp_l2": STILL_FALLING})
+    t = training_tail(hist, "tvp_l2")
+    assert list(t.index) == [0, 1, 2]
+    assert t["final"].iloc[0] == pytest.approx(np.mean(STILL_FALLING[-10:]))
+    assert t["drop"].iloc[0] == pytest.approx(0.22 / np.mean(STILL_FALLING[-10:]))
+    assert training_tail(hist, "baseline")["drop"].max() < 0.001
+
+
 def test_icl_claim_needs_three_seeds_and_fails_when_tvp_loss_hurts_icl():
     hurt = _claims(WEAK, icl=(1.0, 0.9))  # ten points worse on every seed
     assert hurt["tvp_loss_keeps_icl"].holds is False
     assert hurt["tvp_loss_keeps_icl"].measured["tvp_l2"]["gain_mean"] == pytest.approx(-0.1)
-    # consistently a little worse: beyond seed noise although inside the tolerance
+    # consistently a little worse, inside the tolerance: "no worse than 2 points" holds (the lower end is -0.01)
     slightly = _claims(WEAK, icl=([1.0, 0.99, 0.98], [0.99, 0.98, 0.97]))
-    assert slightly["tvp_loss_keeps_icl"].holds is False
+    assert slightly["tvp_loss_keeps_icl"].holds is True
     noisy = _claims(WEAK, icl=([1.0, 0.97, 0.99], [0.99, 0.98, 0.985]))  # worse on average, within the noise
     assert noisy["tvp_loss_keeps_icl"].holds is True
+    # a mean inside the tolerance (-0.01) whose interval reaches past it: no verdict on noise
+    wide = _claims(WEAK, icl=([1.0, 1.0, 1.0], [1.0, 0.955, 1.015]))
+    m = wide["tvp_loss_keeps_icl"].measured["tvp_l2"]
+    assert m["gain_mean"] == pytest.approx(-0.01) and m["gain_lo"] < -0.02
+    assert wide["tvp_loss_keeps_icl"].holds is False
     one = _claims(WEAK, seeds=(0,))
     assert one["tvp_loss_keeps_icl"].holds is None and "not measured" in one["tvp_loss_keeps_icl"].notes
+
+
+def test_emergence_and_strong_vectors_need_their_effect_beyond_seed_noise():
+    # the protocol's best TVP beats zero-shot + 0.05 on average (0.12 vs 0.10), but one seed sits at zero-shot
+    noisy = {**WEAK, "task-averaged": [[0.05, 0.2, 0.05, 0.05, 0.05], [0.05, 0.05, 0.05, 0.05, 0.05],
+                                       [0.05, 0.11, 0.05, 0.05, 0.05]]}
+    c = _claims(noisy)
+    e = c["task_vectors_emerge"].measured["rule_by_variant"]["task-averaged"]["above_zero_shot"]
+    assert e["mean"] > 0.05 and e["lo"] < 0.05 and c["task_vectors_emerge"].holds is False
+    # a TVP-loss vector above 0.9 x ICL on average but not on every seed's spread
+    c = _claims(WEAK, tvp_at_l2=(1.0, 0.86, 0.98), icl=(1.0, 1.0))
+    e = c["tvp_loss_strong_vectors"].measured["tvp_l2"]["margin_over_threshold"]
+    assert e["mean"] > 0 and e["lo"] < 0 and c["tvp_loss_strong_vectors"].holds is False
+
+
+def test_ood_claims_need_every_gain_beyond_seed_noise():
+    noisy = _claims(WEAK, ood_gain=0.02, ood_noise=0.05)  # +0.02 on average, seeds at -0.03, +0.07, -0.03
+    assert noisy["tvp_loss_improves_ood"].holds is False
+    assert _claims(WEAK, ood_gain=0.02)["tvp_loss_improves_ood"].holds is True  # the same gain on every seed
+    layers = {**LAYERS, "tvp_l3": 3}
+    tvp_l3 = ("tvp_l3", 8, {"per-prompt": [0.05, 0.3, 0.5, 0.98, 0.2]}, 0.99)
+    deeper = _claims(WEAK, layers=layers, more=[tvp_l3], ood_gain={"tvp_l2": 0.02, "tvp_l3": 0.08})
+    assert deeper["deeper_layer_helps_more"].holds is True
+    # deeper ahead on average (+0.01) but within the seeds' spread
+    within = _claims(WEAK, layers=layers, more=[tvp_l3],
+                     ood_gain={"tvp_l2": [0.02, 0.05, 0.02], "tvp_l3": [0.06, 0.02, 0.04]})
+    d = within["deeper_layer_helps_more"].measured["deeper_minus_shallower"]["l=3 minus l=2"]
+    assert d["mean"] == pytest.approx(0.01) and within["deeper_layer_helps_more"].holds is False
+    shallower = _claims(WEAK, layers=layers, more=[tvp_l3], ood_gain={"tvp_l2": 0.08, "tvp_l3": 0.02})
+    assert shallower["deeper_layer_helps_more"].holds is False
+    one = _claims(WEAK)["deeper_layer_helps_more"]
+    assert one.holds is None and "not measured" in one.notes  # one TVP-loss layer
 
 
 def test_location_claims_measure_context_and_depth_and_fail_when_the_vector_stays_put():
@@ -217,6 +333,11 @@ def test_location_claims_measure_context_and_depth_and_fail_when_the_vector_stay
     nothing = ("baseline", 4, {**WEAK, "task-averaged": [0.05, 0.06, 0.05, 0.05, 0.05]}, 1.0)
     assert _claims({**WEAK, "task-averaged": [0.05, 0.05, 0.07, 0.05, 0.05]},
                    more=[nothing])["location_moves_with_context"].holds is False  # no task vector to move
+    # the long context's layer 1 is 0.1 below its best on average, but on one seed only: inside its plateau
+    noisy_long = {**WEAK, "task-averaged": [[0.05, 0.3, 0.6, 0.5, 0.3], [0.05, 0.6, 0.6, 0.5, 0.3],
+                                            [0.05, 0.6, 0.6, 0.5, 0.3]]}
+    noisy = _claims(noisy_long, more=[moved])["location_moves_with_context"]
+    assert noisy.measured["by_k"][8]["plateau"] == [1, 2] and noisy.holds is False
     assert c["location_moves_with_depth"].holds is None  # one depth
     assert _claims(WEAK)["location_moves_with_context"].holds is None  # one context length
     layers = {**LAYERS, "baseline_8l": None}
@@ -231,10 +352,23 @@ def test_location_claims_measure_context_and_depth_and_fail_when_the_vector_stay
 
 def test_tvp_table_sweeps_every_context_length_and_refuses_untrained_positions():
     model = _model()
-    t = E.tvp_table(model, OFFSET, 4, "cpu", context_ks=[2, 4])
+    t = E.tvp_table(model, OFFSET, 4, "cpu", context_ks=[2, 4], seed=0)
     assert sorted(t.k.unique()) == [2, 4]
     assert set(t[t.k == 4].vectors) == {"per-prompt", "task-averaged", "task-added", "linear probe"}
     assert set(t[t.k == 2].vectors) == {"per-prompt", "task-averaged"}
     assert (t.groupby(["k", "vectors"]).layer.count() == model.cfg.n_layer + 1).all()
     with pytest.raises(ValueError, match="context_ks"):
-        E.tvp_table(model, OFFSET, 4, "cpu", context_ks=[7])  # beyond k_ood = 6
+        E.tvp_table(model, OFFSET, 4, "cpu", context_ks=[7], seed=0)  # beyond k_ood = 6
+
+
+def test_evaluation_prompts_follow_the_models_seed_and_never_repeat_a_training_batch():
+    from repro.core.train import step_generator
+
+    model = _model()
+    a, b = (E.pca_table(model, OFFSET, 1, 4, "cpu", seed=sd) for sd in (0, 1000))  # seed_set 0 and 1
+    assert not np.allclose(a[["pc1", "pc2"]].to_numpy(), b[["pc1", "pc2"]].to_numpy())
+    same = E.pca_table(model, OFFSET, 1, 4, "cpu", seed=0)
+    np.testing.assert_array_equal(a[["pc1", "pc2"]].to_numpy(), same[["pc1", "pc2"]].to_numpy())
+    streams = {E.eval_generator(sd, j, "cpu").initial_seed() for sd in (0, 1, 2) for j in (1, 2, 14, 1000, 2000)}
+    training = {step_generator(sd, st, torch.device("cpu")).initial_seed() for sd in (0, 1, 2) for st in range(20000)}
+    assert len(streams) == 15 and not streams & training

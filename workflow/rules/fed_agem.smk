@@ -86,6 +86,8 @@ rule fed_agem_claims:
         ENV
     params:
         expected=study_cfg("fed_agem", "expected_claims"),
+        gates=study_cfg("fed_agem", "gates"),
+        seed_set=SEED_SET,
         scale=SCALE,
     message:
         "fed_agem: checking the paper's claims"

@@ -133,6 +133,8 @@ rule task_vectors_claims:
     input:
         tvp=TV_EVAL["tvp"],
         ood=TV_EVAL["ood"],
+        # training losses: the TVP-loss models' convergence gate
+        history=expand(rules.task_vectors_train.output.history, model=sorted(TV_MODELS), seed=TV_SEEDS),
         lib=lib("workflow/scripts/task_vectors/claims.py"),
     output:
         claims=RESULTS + "/task_vectors/claims.json",
@@ -145,6 +147,8 @@ rule task_vectors_claims:
     params:
         layers=TV_LAYERS,
         k=study_cfg("task_vectors", "task", "k"),
+        gates=study_cfg("task_vectors", "gates"),
+        seed_set=SEED_SET,
         scale=SCALE,
     message:
         "task_vectors: checking the paper's claims"

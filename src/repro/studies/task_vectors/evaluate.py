@@ -12,11 +12,22 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
+from repro.core.train import step_generator
 from repro.models.gpt import GPT
 from repro.studies.task_vectors import data as D
 from repro.studies.task_vectors.tvp import icl_forward, out, score, tvp_forward
 
 VECTORS = ("per-prompt", "task-averaged", "task-added")
+# Evaluation draws come from the model's own (configured) seed, so `seed_set` moves them and each seed's models
+# meet their own prompts (a baseline and a TVP-loss model of one seed meet the same ones: comparisons pair by
+# seed). The streams sit past every training step of that seed (training: step_generator(seed, step)).
+EVAL_STREAM = 500_000
+_TVP, _PROBE, _CONTEXT, _OOD, _PCA = 1, 2, 10, 1_000, 2_000  # sub-streams; _CONTEXT + k, _OOD + setting
+
+
+def eval_generator(seed: int, stream: int, device) -> torch.Generator:
+    """The generator of one evaluation draw of a model trained with `seed`, never one of its training batches'."""
+    return step_generator(seed, EVAL_STREAM + stream, torch.device(device))
 
 
 def _task_means(theta: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
@@ -77,10 +88,10 @@ def eval_batch(task_cfg: dict, n: int, k: int, g: torch.Generator, **ood) -> D.B
 
 
 @torch.no_grad()
-def tvp_table(model: GPT, task_cfg: dict, n: int, device, context_ks=()) -> pd.DataFrame:
+def tvp_table(model: GPT, task_cfg: dict, n: int, device, context_ks=(), *, seed: int) -> pd.DataFrame:
     """One row per (k, vectors, layer). At the trained k: TVP with per-prompt vectors and, for the offset family,
     with task-averaged vectors, with the query-preserving added patch, and the held-out accuracy of a linear probe
-    of the task ("linear probe": fitted on other prompts of the same tasks, drawn from another seed). At every other
+    of the task ("linear probe": fitted on other prompts of the same tasks, from another stream). At every other
     context length of `context_ks` (the brief's claim 2: the best layer moves with the context): the vectors of
     the brief's protocol, per-prompt and, for the offset family, task-averaged."""
     discrete = D.is_discrete(task_cfg)
@@ -90,7 +101,7 @@ def tvp_table(model: GPT, task_cfg: dict, n: int, device, context_ks=()) -> pd.D
                          f"(the models' positions), got {list(context_ks)}")
     rows = []
     for k in [k0] + [k for k in dict.fromkeys(context_ks) if k != k0]:
-        g = torch.Generator(device=device).manual_seed(10**6 + 1 + (0 if k == k0 else 1000 * k))
+        g = eval_generator(seed, _TVP if k == k0 else _CONTEXT + k, device)
         b = eval_batch(task_cfg, n, k, g)
         kinds = (VECTORS if k == k0 else VECTORS[:2]) if discrete else VECTORS[:1]
         for vectors in kinds:
@@ -98,14 +109,14 @@ def tvp_table(model: GPT, task_cfg: dict, n: int, device, context_ks=()) -> pd.D
             rows += [{"k": k, "vectors": vectors, "layer": layer, "tvp": s, "icl": r["icl"],
                       "zero_shot": r["zero_shot"]} for layer, s in enumerate(r["tvp"])]
         if discrete and k == k0:
-            fit = eval_batch(task_cfg, n, k, torch.Generator(device=device).manual_seed(10**6 + 2))
+            fit = eval_batch(task_cfg, n, k, eval_generator(seed, _PROBE, device))
             rows += [{"k": k, "vectors": "linear probe", "layer": layer, "tvp": s, "icl": r["icl"],
                       "zero_shot": r["zero_shot"]} for layer, s in enumerate(task_probe(model, fit, b))]
     return pd.DataFrame(rows).assign(metric="accuracy" if discrete else "mse")
 
 
 @torch.no_grad()
-def ood_table(model: GPT, task_cfg: dict, n: int, device) -> pd.DataFrame:
+def ood_table(model: GPT, task_cfg: dict, n: int, device, *, seed: int) -> pd.DataFrame:
     """ICL score at the query in distribution and under each OOD shift."""
     discrete = D.is_discrete(task_cfg)
     settings = {"in-distribution": (task_cfg["k"], {}), f"k={task_cfg['k_ood']} demos": (task_cfg["k_ood"], {}),
@@ -114,7 +125,7 @@ def ood_table(model: GPT, task_cfg: dict, n: int, device) -> pd.DataFrame:
         settings[f"x scale x{task_cfg['x_scale']:g}"] = (task_cfg["k"], {"x_scale": task_cfg["x_scale"]})
     rows = []
     for i, (name, (k, ood)) in enumerate(settings.items()):
-        g = torch.Generator(device=device).manual_seed(2 * 10**6 + i)
+        g = eval_generator(seed, _OOD + i, device)
         b = eval_batch(task_cfg, n, k, g, **ood)
         pred, _ = icl_forward(model, b)
         rows.append({"setting": name, "k": k, "score": float(score(out(pred[:, -1], discrete), b.y[:, -1],
@@ -123,9 +134,9 @@ def ood_table(model: GPT, task_cfg: dict, n: int, device) -> pd.DataFrame:
 
 
 @torch.no_grad()
-def pca_table(model: GPT, task_cfg: dict, layer: int, n: int, device) -> pd.DataFrame:
+def pca_table(model: GPT, task_cfg: dict, layer: int, n: int, device, *, seed: int) -> pd.DataFrame:
     """2-D PCA of per-prompt task vectors at `layer`, with each prompt's task (offset family: c)."""
-    g = torch.Generator(device=device).manual_seed(3 * 10**6)
+    g = eval_generator(seed, _PCA, device)
     b = eval_batch(task_cfg, n, task_cfg["k"], g)
     _, th = icl_forward(model, b, [layer])
     x = th[layer].float()
@@ -137,8 +148,9 @@ def pca_table(model: GPT, task_cfg: dict, layer: int, n: int, device) -> pd.Data
                          "explained": float((s[:2] ** 2).sum() / (s**2).sum())})
 
 
-def evaluate_checkpoint(path, cfg: dict, device) -> dict[str, pd.DataFrame]:
-    """The three evaluation tables of a checkpoint: {"tvp", "ood", "pca"}. cfg: {task, model, eval} settings."""
+def evaluate_checkpoint(path, cfg: dict, device, *, seed: int) -> dict[str, pd.DataFrame]:
+    """The three evaluation tables of a checkpoint: {"tvp", "ood", "pca"}. cfg: {task, model, eval} settings;
+    seed: the model's training seed (the evaluation prompts derive from it)."""
     from repro.core.io import load_checkpoint
     from repro.models.gpt import GPTConfig
 
@@ -148,5 +160,6 @@ def evaluate_checkpoint(path, cfg: dict, device) -> dict[str, pd.DataFrame]:
     task, ev = cfg["task"], cfg["eval"]
     # a shallower baseline (paper scale) is projected at the same relative depth, not at its last residual
     layer = cfg["model"].get("tvp_layer") or min(ev["pca_layer"], cfg["model"]["n_layer"] // 2)
-    return {"tvp": tvp_table(model, task, ev["prompts"], device, ev.get("context_ks", ())), "ood": ood_table(model, task, ev["prompts"], device),
-            "pca": pca_table(model, task, layer, ev["pca_prompts"], device)}
+    return {"tvp": tvp_table(model, task, ev["prompts"], device, ev.get("context_ks", ()), seed=seed),
+            "ood": ood_table(model, task, ev["prompts"], device, seed=seed),
+            "pca": pca_table(model, task, layer, ev["pca_prompts"], device, seed=seed)}
