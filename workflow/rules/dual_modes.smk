@@ -18,11 +18,11 @@ rule dual_modes_modes:
     input:
         lib=lib("workflow/scripts/dual_modes/modes.py"),
     output:
-        table=RESULTS + "/dual_modes/metrics/fig4_modes.parquet",
+        table=results_path("dual_modes/metrics/fig4_modes.parquet"),
     log:
-        LOGS + "/dual_modes/modes.log",
+        logs_path("dual_modes/modes.log"),
     benchmark:
-        RESULTS + "/dual_modes/benchmarks/modes.tsv"
+        results_path("dual_modes/benchmarks/modes.tsv")
     conda:
         ENV
     params:
@@ -41,11 +41,11 @@ rule dual_modes_closer_task:
     input:
         lib=lib("workflow/scripts/dual_modes/closer_task.py"),
     output:
-        table=RESULTS + "/dual_modes/metrics/fig5_closer_task.parquet",
+        table=results_path("dual_modes/metrics/fig5_closer_task.parquet"),
     log:
-        LOGS + "/dual_modes/closer_task.log",
+        logs_path("dual_modes/closer_task.log"),
     benchmark:
-        RESULTS + "/dual_modes/benchmarks/closer_task.tsv"
+        results_path("dual_modes/benchmarks/closer_task.tsv")
     conda:
         ENV
     params:
@@ -64,11 +64,11 @@ rule dual_modes_early_ascent:
     input:
         lib=lib("workflow/scripts/dual_modes/early_ascent.py"),
     output:
-        table=RESULTS + "/dual_modes/metrics/early_ascent_d{d}.parquet",
+        table=results_path("dual_modes/metrics/early_ascent_d{d}.parquet"),
     log:
-        LOGS + "/dual_modes/early_ascent_d{d}.log",
+        logs_path("dual_modes/early_ascent_d{d}.log"),
     benchmark:
-        RESULTS + "/dual_modes/benchmarks/early_ascent_d{d}.tsv"
+        results_path("dual_modes/benchmarks/early_ascent_d{d}.tsv")
     conda:
         ENV
     params:
@@ -89,13 +89,16 @@ rule dual_modes_train:
     input:
         lib=lib("workflow/scripts/dual_modes/train.py"),
     output:
-        model=RESULTS
-        + "/dual_modes/checkpoints/transformer_d{delta}_s{seed}.safetensors",
-        history=RESULTS + "/dual_modes/metrics/train_history_d{delta}_s{seed}.parquet",
+        model=results_path(
+            "dual_modes/checkpoints/transformer_d{delta}_s{seed}.safetensors"
+        ),
+        history=results_path(
+            "dual_modes/metrics/train_history_d{delta}_s{seed}.parquet"
+        ),
     log:
-        LOGS + "/dual_modes/train_d{delta}_s{seed}.log",
+        logs_path("dual_modes/train_d{delta}_s{seed}.log"),
     benchmark:
-        RESULTS + "/dual_modes/benchmarks/train_d{delta}_s{seed}.tsv"
+        results_path("dual_modes/benchmarks/train_d{delta}_s{seed}.tsv")
     wildcard_constraints:
         delta=r"\d+_\d+",
     conda:
@@ -114,7 +117,7 @@ rule dual_modes_train:
         device=CFG["device"],
         scale=SCALE,
         # Resume state lives outside declared outputs: Snakemake deletes those when a job fails.
-        state=SCRATCH + "/dual_modes/transformer_d{delta}_s{seed}.state.pt",
+        state=scratch_path("dual_modes/transformer_d{delta}_s{seed}.state.pt"),
     message:
         "dual_modes: training the transformer on the mixture prior (delta {wildcards.delta}), seed {wildcards.seed}"
     script:
@@ -126,11 +129,11 @@ rule dual_modes_evaluate:
         model=rules.dual_modes_train.output.model,
         lib=lib("workflow/scripts/dual_modes/evaluate.py"),
     output:
-        table=RESULTS + "/dual_modes/metrics/transformer_d{delta}_s{seed}.parquet",
+        table=results_path("dual_modes/metrics/transformer_d{delta}_s{seed}.parquet"),
     log:
-        LOGS + "/dual_modes/evaluate_d{delta}_s{seed}.log",
+        logs_path("dual_modes/evaluate_d{delta}_s{seed}.log"),
     benchmark:
-        RESULTS + "/dual_modes/benchmarks/evaluate_d{delta}_s{seed}.tsv"
+        results_path("dual_modes/benchmarks/evaluate_d{delta}_s{seed}.tsv")
     wildcard_constraints:
         delta=r"\d+_\d+",
     conda:
@@ -172,37 +175,37 @@ rule dual_modes_figures:
         lib=lib("workflow/scripts/dual_modes/figures.py"),
     output:
         modes=report(
-            RESULTS + "/dual_modes/figures/fig4_modes.png",
+            results_path("dual_modes/figures/fig4_modes.png"),
             caption="../report/dual_modes/fig4_modes.rst",
             category="dual_modes",
         ),
         posterior=report(
-            RESULTS + "/dual_modes/figures/fig4_posterior.png",
+            results_path("dual_modes/figures/fig4_posterior.png"),
             caption="../report/dual_modes/fig4_posterior.rst",
             category="dual_modes",
         ),
         closer=report(
-            RESULTS + "/dual_modes/figures/fig5_closer_task.png",
+            results_path("dual_modes/figures/fig5_closer_task.png"),
             caption="../report/dual_modes/fig5_closer_task.rst",
             category="dual_modes",
         ),
         ascent=report(
-            RESULTS + "/dual_modes/figures/fig6_early_ascent.png",
+            results_path("dual_modes/figures/fig6_early_ascent.png"),
             caption="../report/dual_modes/fig6_early_ascent.rst",
             category="dual_modes",
         ),
         transformer=report(
-            RESULTS + "/dual_modes/figures/transformer_vs_bayes.png",
+            results_path("dual_modes/figures/transformer_vs_bayes.png"),
             caption="../report/dual_modes/transformer_vs_bayes.rst",
             category="dual_modes",
         ),
         fig9=report(
-            RESULTS + "/dual_modes/figures/fig9_crossover.png",
+            results_path("dual_modes/figures/fig9_crossover.png"),
             caption="../report/dual_modes/fig9_crossover.rst",
             category="dual_modes",
         ),
     log:
-        LOGS + "/dual_modes/figures.log",
+        logs_path("dual_modes/figures.log"),
     localrule: True
     conda:
         ENV
@@ -225,10 +228,10 @@ rule dual_modes_claims:
         evals=expand(rules.dual_modes_evaluate.output.table, delta=DM_TAGS, seed=SEEDS),
         lib=lib("workflow/scripts/dual_modes/claims.py"),
     output:
-        claims=RESULTS + "/dual_modes/claims.json",
-        metrics=RESULTS + "/dual_modes/metrics.json",
+        claims=results_path("dual_modes/claims.json"),
+        metrics=results_path("dual_modes/metrics.json"),
     log:
-        LOGS + "/dual_modes/claims.log",
+        logs_path("dual_modes/claims.log"),
     localrule: True
     conda:
         ENV

@@ -4,7 +4,7 @@
 ENTP_MODELS = sorted(study_cfg("entp", "count3", "models"))
 ENTP_ADD = study_cfg("entp", "addition")
 ENTP_ADDITION = expand(
-    RESULTS + "/entp/metrics/addition_{objective}_{fmt}_{arch}_n{n}.parquet",
+    results_path("entp/metrics/addition_{objective}_{fmt}_{arch}_n{n}.parquet"),
     objective=ENTP_ADD["objectives"],
     fmt=ENTP_ADD["formats"],
     arch=["encoder", "decoder"],
@@ -16,12 +16,12 @@ rule entp_count3:
     input:
         lib=lib("workflow/scripts/entp/count3.py"),
     output:
-        model=RESULTS + "/entp/checkpoints/count3_{model}_s{seed}.safetensors",
-        history=RESULTS + "/entp/metrics/count3_{model}_s{seed}.parquet",
+        model=results_path("entp/checkpoints/count3_{model}_s{seed}.safetensors"),
+        history=results_path("entp/metrics/count3_{model}_s{seed}.parquet"),
     log:
-        LOGS + "/entp/count3_{model}_s{seed}.log",
+        logs_path("entp/count3_{model}_s{seed}.log"),
     benchmark:
-        RESULTS + "/entp/benchmarks/count3_{model}_s{seed}.tsv"
+        results_path("entp/benchmarks/count3_{model}_s{seed}.tsv")
     priority: 1  # the longest jobs (the encoder's above all): start them first so the others fill in around them
     conda:
         ENV
@@ -40,7 +40,7 @@ rule entp_count3:
         device=CFG["device"],
         scale=SCALE,
         # Resume state lives outside declared outputs: Snakemake deletes those when a job fails.
-        state=SCRATCH + "/entp/count3_{model}_s{seed}.state.pt",
+        state=scratch_path("entp/count3_{model}_s{seed}.state.pt"),
     message:
         "entp: Count3, training {wildcards.model}, seed {wildcards.seed}"
     script:
@@ -51,11 +51,13 @@ rule entp_addition:
     input:
         lib=lib("workflow/scripts/entp/addition.py"),
     output:
-        table=RESULTS + "/entp/metrics/addition_{objective}_{fmt}_{arch}_n{n}.parquet",
+        table=results_path(
+            "entp/metrics/addition_{objective}_{fmt}_{arch}_n{n}.parquet"
+        ),
     log:
-        LOGS + "/entp/addition_{objective}_{fmt}_{arch}_n{n}.log",
+        logs_path("entp/addition_{objective}_{fmt}_{arch}_n{n}.log"),
     benchmark:
-        RESULTS + "/entp/benchmarks/addition_{objective}_{fmt}_{arch}_n{n}.tsv"
+        results_path("entp/benchmarks/addition_{objective}_{fmt}_{arch}_n{n}.tsv")
     wildcard_constraints:
         objective="lm|answer",
     conda:
@@ -83,11 +85,11 @@ rule entp_length:
     input:
         lib=lib("workflow/scripts/entp/length.py"),
     output:
-        table=RESULTS + "/entp/metrics/length_{arch}.parquet",
+        table=results_path("entp/metrics/length_{arch}.parquet"),
     log:
-        LOGS + "/entp/length_{arch}.log",
+        logs_path("entp/length_{arch}.log"),
     benchmark:
-        RESULTS + "/entp/benchmarks/length_{arch}.tsv"
+        results_path("entp/benchmarks/length_{arch}.tsv")
     conda:
         ENV
     threads: study_cfg("entp", "threads")
@@ -113,22 +115,22 @@ rule entp_figures:
         lib=lib("workflow/scripts/entp/figures.py"),
     output:
         count3=report(
-            RESULTS + "/entp/figures/count3_learning_curves.png",
+            results_path("entp/figures/count3_learning_curves.png"),
             caption="../report/entp/count3_learning_curves.rst",
             category="entp",
         ),
         addition=report(
-            RESULTS + "/entp/figures/addition_sample_efficiency.png",
+            results_path("entp/figures/addition_sample_efficiency.png"),
             caption="../report/entp/addition_sample_efficiency.rst",
             category="entp",
         ),
         length=report(
-            RESULTS + "/entp/figures/length_generalisation.png",
+            results_path("entp/figures/length_generalisation.png"),
             caption="../report/entp/length_generalisation.rst",
             category="entp",
         ),
     log:
-        LOGS + "/entp/figures.log",
+        logs_path("entp/figures.log"),
     localrule: True
     conda:
         ENV
@@ -148,10 +150,10 @@ rule entp_claims:
         length=expand(rules.entp_length.output.table, arch=["encoder", "decoder"]),
         lib=lib("workflow/scripts/entp/claims.py"),
     output:
-        claims=RESULTS + "/entp/claims.json",
-        metrics=RESULTS + "/entp/metrics.json",
+        claims=results_path("entp/claims.json"),
+        metrics=results_path("entp/metrics.json"),
     log:
-        LOGS + "/entp/claims.log",
+        logs_path("entp/claims.log"),
     localrule: True
     conda:
         ENV

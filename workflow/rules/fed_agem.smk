@@ -9,11 +9,11 @@ rule fed_agem_run:
     input:
         lib=lib("workflow/scripts/fed_agem/run.py"),
     output:
-        table=RESULTS + "/fed_agem/metrics/{scenario}_s{seed}.parquet",
+        table=results_path("fed_agem/metrics/{scenario}_s{seed}.parquet"),
     log:
-        LOGS + "/fed_agem/{scenario}_s{seed}.log",
+        logs_path("fed_agem/{scenario}_s{seed}.log"),
     benchmark:
-        RESULTS + "/fed_agem/benchmarks/{scenario}_s{seed}.tsv"
+        results_path("fed_agem/benchmarks/{scenario}_s{seed}.tsv")
     wildcard_constraints:
         scenario="rotated|permuted|split",
     conda:
@@ -50,17 +50,17 @@ rule fed_agem_figures:
         lib=lib("workflow/scripts/fed_agem/figures.py"),
     output:
         accuracy=report(
-            RESULTS + "/fed_agem/figures/fed_agem_accuracy.png",
+            results_path("fed_agem/figures/fed_agem_accuracy.png"),
             caption="../report/fed_agem/fed_agem_accuracy.rst",
             category="fed_agem",
         ),
         summary=report(
-            RESULTS + "/fed_agem/figures/fed_agem_summary.png",
+            results_path("fed_agem/figures/fed_agem_summary.png"),
             caption="../report/fed_agem/fed_agem_summary.rst",
             category="fed_agem",
         ),
     log:
-        LOGS + "/fed_agem/figures.log",
+        logs_path("fed_agem/figures.log"),
     localrule: True
     conda:
         ENV
@@ -77,10 +77,10 @@ rule fed_agem_claims:
         tables=FA_TABLES,
         lib=lib("workflow/scripts/fed_agem/claims.py"),
     output:
-        claims=RESULTS + "/fed_agem/claims.json",
-        metrics=RESULTS + "/fed_agem/metrics.json",
+        claims=results_path("fed_agem/claims.json"),
+        metrics=results_path("fed_agem/metrics.json"),
     log:
-        LOGS + "/fed_agem/claims.log",
+        logs_path("fed_agem/claims.log"),
     localrule: True
     conda:
         ENV

@@ -11,11 +11,11 @@ rule ftc_pretrain:
     input:
         lib=lib("workflow/scripts/ftc/pretrain.py"),
     output:
-        model=RESULTS + "/ftc/checkpoints/f_d{d}.safetensors",
+        model=results_path("ftc/checkpoints/f_d{d}.safetensors"),
     log:
-        LOGS + "/ftc/pretrain_d{d}.log",
+        logs_path("ftc/pretrain_d{d}.log"),
     benchmark:
-        RESULTS + "/ftc/benchmarks/pretrain_d{d}.tsv"
+        results_path("ftc/benchmarks/pretrain_d{d}.tsv")
     conda:
         ENV
     params:
@@ -35,11 +35,11 @@ rule ftc_constructions:
         models=expand(rules.ftc_pretrain.output.model, d=FTC_DIMS),
         lib=lib("workflow/scripts/ftc/constructions.py"),
     output:
-        table=RESULTS + "/ftc/metrics/constructions.parquet",
+        table=results_path("ftc/metrics/constructions.parquet"),
     log:
-        LOGS + "/ftc/constructions.log",
+        logs_path("ftc/constructions.log"),
     benchmark:
-        RESULTS + "/ftc/benchmarks/constructions.tsv"
+        results_path("ftc/benchmarks/constructions.tsv")
     conda:
         ENV
     params:
@@ -58,9 +58,9 @@ rule ftc_bounds:
     input:
         lib=lib("workflow/scripts/ftc/bounds.py"),
     output:
-        table=RESULTS + "/ftc/metrics/bounds.parquet",
+        table=results_path("ftc/metrics/bounds.parquet"),
     log:
-        LOGS + "/ftc/bounds.log",
+        logs_path("ftc/bounds.log"),
     conda:
         ENV
     params:
@@ -82,11 +82,11 @@ rule ftc_trained:
         ),
         lib=lib("workflow/scripts/ftc/trained.py"),
     output:
-        table=RESULTS + "/ftc/metrics/trained_depth{depth}.parquet",
+        table=results_path("ftc/metrics/trained_depth{depth}.parquet"),
     log:
-        LOGS + "/ftc/trained_depth{depth}.log",
+        logs_path("ftc/trained_depth{depth}.log"),
     benchmark:
-        RESULTS + "/ftc/benchmarks/trained_depth{depth}.tsv"
+        results_path("ftc/benchmarks/trained_depth{depth}.tsv")
     conda:
         ENV
     threads: 1
@@ -115,17 +115,17 @@ rule ftc_figures:
         lib=lib("workflow/scripts/ftc/figures.py"),
     output:
         scaling=report(
-            RESULTS + "/ftc/figures/ftc_scaling.png",
+            results_path("ftc/figures/ftc_scaling.png"),
             caption="../report/ftc/ftc_scaling.rst",
             category="ftc",
         ),
         independence=report(
-            RESULTS + "/ftc/figures/ftc_independence_of_K.png",
+            results_path("ftc/figures/ftc_independence_of_K.png"),
             caption="../report/ftc/ftc_independence_of_K.rst",
             category="ftc",
         ),
     log:
-        LOGS + "/ftc/figures.log",
+        logs_path("ftc/figures.log"),
     localrule: True
     conda:
         ENV
@@ -144,10 +144,10 @@ rule ftc_claims:
         trained=expand(rules.ftc_trained.output.table, depth=[2, 3]),
         lib=lib("workflow/scripts/ftc/claims.py"),
     output:
-        claims=RESULTS + "/ftc/claims.json",
-        metrics=RESULTS + "/ftc/metrics.json",
+        claims=results_path("ftc/claims.json"),
+        metrics=results_path("ftc/metrics.json"),
     log:
-        LOGS + "/ftc/claims.log",
+        logs_path("ftc/claims.log"),
     localrule: True
     conda:
         ENV

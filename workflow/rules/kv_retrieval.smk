@@ -15,13 +15,13 @@ rule kv_retrieval_train:
     input:
         lib=lib("workflow/scripts/kv_retrieval/train.py"),
     output:
-        model=RESULTS + "/kv_retrieval/checkpoints/{arm}_s{seed}.safetensors",
-        history=RESULTS + "/kv_retrieval/metrics/train_{arm}_s{seed}.parquet",
-        data=RESULTS + "/kv_retrieval/data/train_{arm}_s{seed}.jsonl",
+        model=results_path("kv_retrieval/checkpoints/{arm}_s{seed}.safetensors"),
+        history=results_path("kv_retrieval/metrics/train_{arm}_s{seed}.parquet"),
+        data=results_path("kv_retrieval/data/train_{arm}_s{seed}.jsonl"),
     log:
-        LOGS + "/kv_retrieval/train_{arm}_s{seed}.log",
+        logs_path("kv_retrieval/train_{arm}_s{seed}.log"),
     benchmark:
-        RESULTS + "/kv_retrieval/benchmarks/train_{arm}_s{seed}.tsv"
+        results_path("kv_retrieval/benchmarks/train_{arm}_s{seed}.tsv")
     wildcard_constraints:
         arm="plain|template|facts",
     conda:
@@ -36,7 +36,7 @@ rule kv_retrieval_train:
         arm="{arm}",
         seed="{seed}",
         # Resume state lives outside declared outputs: Snakemake deletes those when a job fails.
-        state=SCRATCH + "/kv_retrieval/{arm}_s{seed}.state.pt",
+        state=scratch_path("kv_retrieval/{arm}_s{seed}.state.pt"),
         device=CFG["device"],
         scale=SCALE,
     message:
@@ -60,11 +60,11 @@ rule kv_retrieval_eval:
         ),
         lib=lib("workflow/scripts/kv_retrieval/eval.py"),
     output:
-        table=RESULTS + "/kv_retrieval/metrics/eval_{arm}_s{seed}.parquet",
+        table=results_path("kv_retrieval/metrics/eval_{arm}_s{seed}.parquet"),
     log:
-        LOGS + "/kv_retrieval/eval_{arm}_s{seed}.log",
+        logs_path("kv_retrieval/eval_{arm}_s{seed}.log"),
     benchmark:
-        RESULTS + "/kv_retrieval/benchmarks/eval_{arm}_s{seed}.tsv"
+        results_path("kv_retrieval/benchmarks/eval_{arm}_s{seed}.tsv")
     wildcard_constraints:
         arm="base|plain|template|facts",
     conda:
@@ -110,22 +110,22 @@ rule kv_retrieval_figures:
         lib=lib("workflow/scripts/kv_retrieval/figures.py"),
     output:
         positions=report(
-            RESULTS + "/kv_retrieval/figures/kv_retrieval_positions.png",
+            results_path("kv_retrieval/figures/kv_retrieval_positions.png"),
             caption="../report/kv_retrieval/kv_retrieval_positions.rst",
             category="kv_retrieval",
         ),
         kv=report(
-            RESULTS + "/kv_retrieval/figures/kv_retrieval_kv.png",
+            results_path("kv_retrieval/figures/kv_retrieval_kv.png"),
             caption="../report/kv_retrieval/kv_retrieval_kv.rst",
             category="kv_retrieval",
         ),
         perplexity=report(
-            RESULTS + "/kv_retrieval/figures/kv_retrieval_perplexity.png",
+            results_path("kv_retrieval/figures/kv_retrieval_perplexity.png"),
             caption="../report/kv_retrieval/kv_retrieval_perplexity.rst",
             category="kv_retrieval",
         ),
     log:
-        LOGS + "/kv_retrieval/figures.log",
+        logs_path("kv_retrieval/figures.log"),
     localrule: True
     conda:
         ENV
@@ -144,10 +144,10 @@ rule kv_retrieval_claims:
         histories=list(KV_HISTORIES.values()),
         lib=lib("workflow/scripts/kv_retrieval/claims.py"),
     output:
-        claims=RESULTS + "/kv_retrieval/claims.json",
-        metrics=RESULTS + "/kv_retrieval/metrics.json",
+        claims=results_path("kv_retrieval/claims.json"),
+        metrics=results_path("kv_retrieval/metrics.json"),
     log:
-        LOGS + "/kv_retrieval/claims.log",
+        logs_path("kv_retrieval/claims.log"),
     localrule: True
     conda:
         ENV

@@ -6,12 +6,12 @@ rule multibin_capacity:
     input:
         lib=lib("workflow/scripts/multibin_batching/capacity.py"),
     output:
-        capacity=RESULTS + "/multibin_batching/metrics/capacity.parquet",
-        equal_mass=RESULTS + "/multibin_batching/metrics/equal_mass.parquet",
+        capacity=results_path("multibin_batching/metrics/capacity.parquet"),
+        equal_mass=results_path("multibin_batching/metrics/equal_mass.parquet"),
     log:
-        LOGS + "/multibin_batching/capacity.log",
+        logs_path("multibin_batching/capacity.log"),
     benchmark:
-        RESULTS + "/multibin_batching/benchmarks/capacity.tsv"
+        results_path("multibin_batching/benchmarks/capacity.tsv")
     conda:
         ENV
     params:
@@ -29,11 +29,11 @@ rule multibin_simulate:
     input:
         lib=lib("workflow/scripts/multibin_batching/simulate.py"),
     output:
-        table=RESULTS + "/multibin_batching/metrics/{experiment}.parquet",
+        table=results_path("multibin_batching/metrics/{experiment}.parquet"),
     log:
-        LOGS + "/multibin_batching/{experiment}.log",
+        logs_path("multibin_batching/{experiment}.log"),
     benchmark:
-        RESULTS + "/multibin_batching/benchmarks/{experiment}.tsv"
+        results_path("multibin_batching/benchmarks/{experiment}.tsv")
     wildcard_constraints:
         experiment="heavy_tail|noise|load",
     conda:
@@ -53,13 +53,13 @@ rule multibin_llm:
     input:
         lib=lib("workflow/scripts/multibin_batching/llm.py"),
     output:
-        throughput=RESULTS + "/multibin_batching/metrics/llm_throughput.parquet",
-        steps=RESULTS + "/multibin_batching/metrics/llm_step_time.parquet",
-        planned=RESULTS + "/multibin_batching/metrics/llm_planned_steps.parquet",
+        throughput=results_path("multibin_batching/metrics/llm_throughput.parquet"),
+        steps=results_path("multibin_batching/metrics/llm_step_time.parquet"),
+        planned=results_path("multibin_batching/metrics/llm_planned_steps.parquet"),
     log:
-        LOGS + "/multibin_batching/llm.log",
+        logs_path("multibin_batching/llm.log"),
     benchmark:
-        RESULTS + "/multibin_batching/benchmarks/llm.tsv"
+        results_path("multibin_batching/benchmarks/llm.tsv")
     conda:
         ENV
     threads: 8  # capped at --cores; timing runs alone on the machine's cores
@@ -85,9 +85,9 @@ rule multibin_llm:
 MULTIBIN_TABLES = dict(
     capacity=rules.multibin_capacity.output.capacity,
     equal_mass=rules.multibin_capacity.output.equal_mass,
-    heavy_tail=RESULTS + "/multibin_batching/metrics/heavy_tail.parquet",
-    noise=RESULTS + "/multibin_batching/metrics/noise.parquet",
-    load=RESULTS + "/multibin_batching/metrics/load.parquet",
+    heavy_tail=results_path("multibin_batching/metrics/heavy_tail.parquet"),
+    noise=results_path("multibin_batching/metrics/noise.parquet"),
+    load=results_path("multibin_batching/metrics/load.parquet"),
     llm=rules.multibin_llm.output.throughput,
     steps=rules.multibin_llm.output.steps,
     planned=rules.multibin_llm.output.planned,
@@ -100,32 +100,32 @@ rule multibin_figures:
         lib=lib("workflow/scripts/multibin_batching/figures.py"),
     output:
         capacity=report(
-            RESULTS + "/multibin_batching/figures/capacity_vs_k.png",
+            results_path("multibin_batching/figures/capacity_vs_k.png"),
             caption="../report/multibin_batching/capacity_vs_k.rst",
             category="multibin_batching",
         ),
         load=report(
-            RESULTS + "/multibin_batching/figures/load_sweep.png",
+            results_path("multibin_batching/figures/load_sweep.png"),
             caption="../report/multibin_batching/load_sweep.rst",
             category="multibin_batching",
         ),
         noise=report(
-            RESULTS + "/multibin_batching/figures/noise_ablation.png",
+            results_path("multibin_batching/figures/noise_ablation.png"),
             caption="../report/multibin_batching/noise_ablation.rst",
             category="multibin_batching",
         ),
         heavy_tail=report(
-            RESULTS + "/multibin_batching/figures/heavy_tail.png",
+            results_path("multibin_batching/figures/heavy_tail.png"),
             caption="../report/multibin_batching/heavy_tail.rst",
             category="multibin_batching",
         ),
         llm=report(
-            RESULTS + "/multibin_batching/figures/llm_gain.png",
+            results_path("multibin_batching/figures/llm_gain.png"),
             caption="../report/multibin_batching/llm_gain.rst",
             category="multibin_batching",
         ),
     log:
-        LOGS + "/multibin_batching/figures.log",
+        logs_path("multibin_batching/figures.log"),
     localrule: True
     conda:
         ENV
@@ -144,10 +144,10 @@ rule multibin_claims:
         **MULTIBIN_TABLES,
         lib=lib("workflow/scripts/multibin_batching/claims.py"),
     output:
-        claims=RESULTS + "/multibin_batching/claims.json",
-        metrics=RESULTS + "/multibin_batching/metrics.json",
+        claims=results_path("multibin_batching/claims.json"),
+        metrics=results_path("multibin_batching/metrics.json"),
     log:
-        LOGS + "/multibin_batching/claims.log",
+        logs_path("multibin_batching/claims.log"),
     localrule: True
     conda:
         ENV

@@ -9,11 +9,11 @@ rule r2f_theory:
     input:
         lib=lib("workflow/scripts/r2f/theory.py"),
     output:
-        table=RESULTS + "/r2f/metrics/theory.parquet",
+        table=results_path("r2f/metrics/theory.parquet"),
     log:
-        LOGS + "/r2f/theory.log",
+        logs_path("r2f/theory.log"),
     benchmark:
-        RESULTS + "/r2f/benchmarks/theory.tsv"
+        results_path("r2f/benchmarks/theory.tsv")
     conda:
         ENV
     threads: study_cfg("r2f", "threads")
@@ -35,12 +35,12 @@ rule r2f_judge:
     input:
         lib=lib("workflow/scripts/r2f/judge.py"),
     output:
-        model=RESULTS + "/r2f/checkpoints/judge.safetensors",
-        metrics=RESULTS + "/r2f/metrics/judge.json",
+        model=results_path("r2f/checkpoints/judge.safetensors"),
+        metrics=results_path("r2f/metrics/judge.json"),
     log:
-        LOGS + "/r2f/judge.log",
+        logs_path("r2f/judge.log"),
     benchmark:
-        RESULTS + "/r2f/benchmarks/judge.tsv"
+        results_path("r2f/benchmarks/judge.tsv")
     conda:
         ENV
     threads: study_cfg("r2f", "threads")
@@ -66,12 +66,12 @@ rule r2f_train:
     input:
         lib=lib("workflow/scripts/r2f/train.py"),
     output:
-        model=RESULTS + "/r2f/checkpoints/denoiser_s{seed}.safetensors",
-        history=RESULTS + "/r2f/metrics/train_s{seed}.parquet",
+        model=results_path("r2f/checkpoints/denoiser_s{seed}.safetensors"),
+        history=results_path("r2f/metrics/train_s{seed}.parquet"),
     log:
-        LOGS + "/r2f/train_s{seed}.log",
+        logs_path("r2f/train_s{seed}.log"),
     benchmark:
-        RESULTS + "/r2f/benchmarks/train_s{seed}.tsv"
+        results_path("r2f/benchmarks/train_s{seed}.tsv")
     conda:
         ENV
     threads: study_cfg("r2f", "threads")
@@ -99,12 +99,12 @@ rule r2f_sample:
         judge=rules.r2f_judge.output.model,
         lib=lib("workflow/scripts/r2f/sample.py"),
     output:
-        table=RESULTS + "/r2f/metrics/samples_s{seed}.parquet",
-        examples=RESULTS + "/r2f/samples/examples_s{seed}.safetensors",
+        table=results_path("r2f/metrics/samples_s{seed}.parquet"),
+        examples=results_path("r2f/samples/examples_s{seed}.safetensors"),
     log:
-        LOGS + "/r2f/sample_s{seed}.log",
+        logs_path("r2f/sample_s{seed}.log"),
     benchmark:
-        RESULTS + "/r2f/benchmarks/sample_s{seed}.tsv"
+        results_path("r2f/benchmarks/sample_s{seed}.tsv")
     conda:
         ENV
     threads: study_cfg("r2f", "threads")
@@ -138,32 +138,32 @@ rule r2f_figures:
         lib=lib("workflow/scripts/r2f/figures.py"),
     output:
         theory=report(
-            RESULTS + "/r2f/figures/r2f_theory.png",
+            results_path("r2f/figures/r2f_theory.png"),
             caption="../report/r2f/r2f_theory.rst",
             category="r2f",
         ),
         methods=report(
-            RESULTS + "/r2f/figures/r2f_methods.png",
+            results_path("r2f/figures/r2f_methods.png"),
             caption="../report/r2f/r2f_methods.rst",
             category="r2f",
         ),
         stop_steps=report(
-            RESULTS + "/r2f/figures/r2f_stop_steps.png",
+            results_path("r2f/figures/r2f_stop_steps.png"),
             caption="../report/r2f/r2f_stop_steps.rst",
             category="r2f",
         ),
         rarity=report(
-            RESULTS + "/r2f/figures/r2f_rarity.png",
+            results_path("r2f/figures/r2f_rarity.png"),
             caption="../report/r2f/r2f_rarity.rst",
             category="r2f",
         ),
         samples=report(
-            RESULTS + "/r2f/figures/r2f_samples.png",
+            results_path("r2f/figures/r2f_samples.png"),
             caption="../report/r2f/r2f_samples.rst",
             category="r2f",
         ),
     log:
-        LOGS + "/r2f/figures.log",
+        logs_path("r2f/figures.log"),
     localrule: True
     conda:
         ENV
@@ -184,10 +184,10 @@ rule r2f_claims:
         judge=rules.r2f_judge.output.metrics,
         lib=lib("workflow/scripts/r2f/claims.py"),
     output:
-        claims=RESULTS + "/r2f/claims.json",
-        metrics=RESULTS + "/r2f/metrics.json",
+        claims=results_path("r2f/claims.json"),
+        metrics=results_path("r2f/metrics.json"),
     log:
-        LOGS + "/r2f/claims.log",
+        logs_path("r2f/claims.log"),
     localrule: True
     conda:
         ENV

@@ -9,11 +9,11 @@ rule ssm_peft_synthetic:
     input:
         lib=lib("workflow/scripts/ssm_peft/synthetic.py"),
     output:
-        table=RESULTS + "/ssm_peft/metrics/synthetic_s{seed}.parquet",
+        table=results_path("ssm_peft/metrics/synthetic_s{seed}.parquet"),
     log:
-        LOGS + "/ssm_peft/synthetic_s{seed}.log",
+        logs_path("ssm_peft/synthetic_s{seed}.log"),
     benchmark:
-        RESULTS + "/ssm_peft/benchmarks/synthetic_s{seed}.tsv"
+        results_path("ssm_peft/benchmarks/synthetic_s{seed}.tsv")
     conda:
         ENV
     threads: study_cfg("ssm_peft", "threads")  # capped at --cores
@@ -36,12 +36,12 @@ rule ssm_peft_pretrain:
     input:
         lib=lib("workflow/scripts/ssm_peft/pretrain.py"),
     output:
-        model=RESULTS + "/ssm_peft/checkpoints/mamba_pretrained.safetensors",
-        history=RESULTS + "/ssm_peft/metrics/pretrain.parquet",
+        model=results_path("ssm_peft/checkpoints/mamba_pretrained.safetensors"),
+        history=results_path("ssm_peft/metrics/pretrain.parquet"),
     log:
-        LOGS + "/ssm_peft/pretrain.log",
+        logs_path("ssm_peft/pretrain.log"),
     benchmark:
-        RESULTS + "/ssm_peft/benchmarks/pretrain.tsv"
+        results_path("ssm_peft/benchmarks/pretrain.tsv")
     conda:
         ENV
     threads: study_cfg("ssm_peft", "threads")
@@ -56,7 +56,7 @@ rule ssm_peft_pretrain:
         device=CFG["device"],
         scale=SCALE,
         # Resume state lives outside declared outputs: Snakemake deletes those when a job fails.
-        state=SCRATCH + "/ssm_peft/pretrain.state.pt",
+        state=scratch_path("ssm_peft/pretrain.state.pt"),
     message:
         "ssm_peft: pretraining the Mamba classifier on digits 0-4"
     script:
@@ -68,11 +68,11 @@ rule ssm_peft_finetune:
         model=rules.ssm_peft_pretrain.output.model,
         lib=lib("workflow/scripts/ssm_peft/finetune.py"),
     output:
-        table=RESULTS + "/ssm_peft/metrics/finetune_s{seed}.parquet",
+        table=results_path("ssm_peft/metrics/finetune_s{seed}.parquet"),
     log:
-        LOGS + "/ssm_peft/finetune_s{seed}.log",
+        logs_path("ssm_peft/finetune_s{seed}.log"),
     benchmark:
-        RESULTS + "/ssm_peft/benchmarks/finetune_s{seed}.tsv"
+        results_path("ssm_peft/benchmarks/finetune_s{seed}.tsv")
     conda:
         ENV
     threads: study_cfg("ssm_peft", "threads")
@@ -104,12 +104,12 @@ rule ssm_peft_figures:
         lib=lib("workflow/scripts/ssm_peft/figures.py"),
     output:
         budget=report(
-            RESULTS + "/ssm_peft/figures/ssm_peft_budget.png",
+            results_path("ssm_peft/figures/ssm_peft_budget.png"),
             caption="../report/ssm_peft/ssm_peft_budget.rst",
             category="ssm_peft",
         ),
     log:
-        LOGS + "/ssm_peft/figures.log",
+        logs_path("ssm_peft/figures.log"),
     localrule: True
     conda:
         ENV
@@ -127,10 +127,10 @@ rule ssm_peft_claims:
         pretrain=rules.ssm_peft_pretrain.output.history,  # the pretrained model's held-out accuracy (a gate)
         lib=lib("workflow/scripts/ssm_peft/claims.py"),
     output:
-        claims=RESULTS + "/ssm_peft/claims.json",
-        metrics=RESULTS + "/ssm_peft/metrics.json",
+        claims=results_path("ssm_peft/claims.json"),
+        metrics=results_path("ssm_peft/metrics.json"),
     log:
-        LOGS + "/ssm_peft/claims.log",
+        logs_path("ssm_peft/claims.log"),
     localrule: True
     conda:
         ENV

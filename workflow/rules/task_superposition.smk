@@ -25,12 +25,12 @@ rule task_superposition_train:
     input:
         lib=lib("workflow/scripts/task_superposition/train.py"),
     output:
-        model=RESULTS + "/task_superposition/checkpoints/{model}_s{seed}.safetensors",
-        history=RESULTS + "/task_superposition/metrics/train_{model}_s{seed}.parquet",
+        model=results_path("task_superposition/checkpoints/{model}_s{seed}.safetensors"),
+        history=results_path("task_superposition/metrics/train_{model}_s{seed}.parquet"),
     log:
-        LOGS + "/task_superposition/train_{model}_s{seed}.log",
+        logs_path("task_superposition/train_{model}_s{seed}.log"),
     benchmark:
-        RESULTS + "/task_superposition/benchmarks/train_{model}_s{seed}.tsv"
+        results_path("task_superposition/benchmarks/train_{model}_s{seed}.tsv")
     conda:
         ENV
     threads: study_cfg("task_superposition", "threads")  # capped at --cores
@@ -44,7 +44,7 @@ rule task_superposition_train:
         device=CFG["device"],
         scale=SCALE,
         # Resume state lives outside declared outputs: Snakemake deletes those when a job fails.
-        state=SCRATCH + "/task_superposition/{model}_s{seed}.state.pt",
+        state=scratch_path("task_superposition/{model}_s{seed}.state.pt"),
     message:
         "task_superposition: training {wildcards.model} on single-task prompts, seed {wildcards.seed}"
     script:
@@ -56,15 +56,17 @@ rule task_superposition_evaluate:
         model=rules.task_superposition_train.output.model,
         lib=lib("workflow/scripts/task_superposition/evaluate.py"),
     output:
-        mixing=RESULTS + "/task_superposition/metrics/mixing_{model}_s{seed}.parquet",
-        tv_layers=RESULTS
-        + "/task_superposition/metrics/tv_layers_{model}_s{seed}.parquet",
-        tv_interp=RESULTS
-        + "/task_superposition/metrics/tv_interp_{model}_s{seed}.parquet",
+        mixing=results_path("task_superposition/metrics/mixing_{model}_s{seed}.parquet"),
+        tv_layers=results_path(
+            "task_superposition/metrics/tv_layers_{model}_s{seed}.parquet"
+        ),
+        tv_interp=results_path(
+            "task_superposition/metrics/tv_interp_{model}_s{seed}.parquet"
+        ),
     log:
-        LOGS + "/task_superposition/evaluate_{model}_s{seed}.log",
+        logs_path("task_superposition/evaluate_{model}_s{seed}.log"),
     benchmark:
-        RESULTS + "/task_superposition/benchmarks/evaluate_{model}_s{seed}.tsv"
+        results_path("task_superposition/benchmarks/evaluate_{model}_s{seed}.tsv")
     conda:
         ENV
     threads: study_cfg("task_superposition", "threads")
@@ -87,12 +89,12 @@ rule task_superposition_llm:
     input:
         lib=lib("workflow/scripts/task_superposition/llm.py"),
     output:
-        screen=RESULTS + "/task_superposition/metrics/llm_screen.parquet",
-        mixing=RESULTS + "/task_superposition/metrics/llm_mixing.parquet",
+        screen=results_path("task_superposition/metrics/llm_screen.parquet"),
+        mixing=results_path("task_superposition/metrics/llm_mixing.parquet"),
     log:
-        LOGS + "/task_superposition/llm.log",
+        logs_path("task_superposition/llm.log"),
     benchmark:
-        RESULTS + "/task_superposition/benchmarks/llm.tsv"
+        results_path("task_superposition/benchmarks/llm.tsv")
     conda:
         ENV
     threads: study_cfg("task_superposition", "threads")
@@ -115,12 +117,12 @@ rule task_superposition_llm_task_vectors:
     input:
         lib=lib("workflow/scripts/task_superposition/llm_task_vectors.py"),
     output:
-        tv_layers=RESULTS + "/task_superposition/metrics/llm_tv_layers.parquet",
-        tv_interp=RESULTS + "/task_superposition/metrics/llm_tv_interp.parquet",
+        tv_layers=results_path("task_superposition/metrics/llm_tv_layers.parquet"),
+        tv_interp=results_path("task_superposition/metrics/llm_tv_interp.parquet"),
     log:
-        LOGS + "/task_superposition/llm_task_vectors.log",
+        logs_path("task_superposition/llm_task_vectors.log"),
     benchmark:
-        RESULTS + "/task_superposition/benchmarks/llm_task_vectors.tsv"
+        results_path("task_superposition/benchmarks/llm_task_vectors.tsv")
     conda:
         ENV
     threads: study_cfg("task_superposition", "threads")
@@ -163,32 +165,32 @@ rule task_superposition_figures:
         lib=lib("workflow/scripts/task_superposition/figures.py"),
     output:
         mixing=report(
-            RESULTS + "/task_superposition/figures/scratch_mixing.png",
+            results_path("task_superposition/figures/scratch_mixing.png"),
             caption="../report/task_superposition/scratch_mixing.rst",
             category="task_superposition",
         ),
         per_prompt=report(
-            RESULTS + "/task_superposition/figures/scratch_per_prompt.png",
+            results_path("task_superposition/figures/scratch_per_prompt.png"),
             caption="../report/task_superposition/scratch_per_prompt.rst",
             category="task_superposition",
         ),
         tv=report(
-            RESULTS + "/task_superposition/figures/task_vector_interpolation.png",
+            results_path("task_superposition/figures/task_vector_interpolation.png"),
             caption="../report/task_superposition/task_vector_interpolation.rst",
             category="task_superposition",
         ),
         llm=report(
-            RESULTS + "/task_superposition/figures/llm_mixing.png",
+            results_path("task_superposition/figures/llm_mixing.png"),
             caption="../report/task_superposition/llm_mixing.rst",
             category="task_superposition",
         ),
         llm_tv=report(
-            RESULTS + "/task_superposition/figures/llm_task_vectors.png",
+            results_path("task_superposition/figures/llm_task_vectors.png"),
             caption="../report/task_superposition/llm_task_vectors.rst",
             category="task_superposition",
         ),
     log:
-        LOGS + "/task_superposition/figures.log",
+        logs_path("task_superposition/figures.log"),
     localrule: True
     conda:
         ENV
@@ -213,10 +215,10 @@ rule task_superposition_claims:
         llm_tv_interp=rules.task_superposition_llm_task_vectors.output.tv_interp,
         lib=lib("workflow/scripts/task_superposition/claims.py"),
     output:
-        claims=RESULTS + "/task_superposition/claims.json",
-        metrics=RESULTS + "/task_superposition/metrics.json",
+        claims=results_path("task_superposition/claims.json"),
+        metrics=results_path("task_superposition/metrics.json"),
     log:
-        LOGS + "/task_superposition/claims.log",
+        logs_path("task_superposition/claims.log"),
     localrule: True
     conda:
         ENV

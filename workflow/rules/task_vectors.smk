@@ -22,12 +22,12 @@ rule task_vectors_train:
     input:
         lib=lib("workflow/scripts/task_vectors/train.py"),
     output:
-        model=RESULTS + "/task_vectors/checkpoints/{model}_s{seed}.safetensors",
-        history=RESULTS + "/task_vectors/metrics/train_{model}_s{seed}.parquet",
+        model=results_path("task_vectors/checkpoints/{model}_s{seed}.safetensors"),
+        history=results_path("task_vectors/metrics/train_{model}_s{seed}.parquet"),
     log:
-        LOGS + "/task_vectors/train_{model}_s{seed}.log",
+        logs_path("task_vectors/train_{model}_s{seed}.log"),
     benchmark:
-        RESULTS + "/task_vectors/benchmarks/train_{model}_s{seed}.tsv"
+        results_path("task_vectors/benchmarks/train_{model}_s{seed}.tsv")
     conda:
         ENV
     threads: study_cfg("task_vectors", "threads")  # capped at --cores
@@ -41,7 +41,7 @@ rule task_vectors_train:
         device=CFG["device"],
         scale=SCALE,
         # Resume state lives outside declared outputs: Snakemake deletes those when a job fails.
-        state=SCRATCH + "/task_vectors/{model}_s{seed}.state.pt",
+        state=scratch_path("task_vectors/{model}_s{seed}.state.pt"),
     message:
         "task_vectors: training {wildcards.model}, seed {wildcards.seed}"
     script:
@@ -53,13 +53,13 @@ rule task_vectors_evaluate:
         model=rules.task_vectors_train.output.model,
         lib=lib("workflow/scripts/task_vectors/evaluate.py"),
     output:
-        tvp=RESULTS + "/task_vectors/metrics/tvp_{model}_s{seed}.parquet",
-        ood=RESULTS + "/task_vectors/metrics/ood_{model}_s{seed}.parquet",
-        pca=RESULTS + "/task_vectors/metrics/pca_{model}_s{seed}.parquet",
+        tvp=results_path("task_vectors/metrics/tvp_{model}_s{seed}.parquet"),
+        ood=results_path("task_vectors/metrics/ood_{model}_s{seed}.parquet"),
+        pca=results_path("task_vectors/metrics/pca_{model}_s{seed}.parquet"),
     log:
-        LOGS + "/task_vectors/evaluate_{model}_s{seed}.log",
+        logs_path("task_vectors/evaluate_{model}_s{seed}.log"),
     benchmark:
-        RESULTS + "/task_vectors/benchmarks/evaluate_{model}_s{seed}.tsv"
+        results_path("task_vectors/benchmarks/evaluate_{model}_s{seed}.tsv")
     conda:
         ENV
     threads: study_cfg("task_vectors", "threads")
@@ -94,27 +94,27 @@ rule task_vectors_figures:
         lib=lib("workflow/scripts/task_vectors/figures.py"),
     output:
         tvp=report(
-            RESULTS + "/task_vectors/figures/tvp_by_layer.png",
+            results_path("task_vectors/figures/tvp_by_layer.png"),
             caption="../report/task_vectors/tvp_by_layer.rst",
             category="task_vectors",
         ),
         pca=report(
-            RESULTS + "/task_vectors/figures/task_vector_pca.png",
+            results_path("task_vectors/figures/task_vector_pca.png"),
             caption="../report/task_vectors/task_vector_pca.rst",
             category="task_vectors",
         ),
         location=report(
-            RESULTS + "/task_vectors/figures/tvp_location.png",
+            results_path("task_vectors/figures/tvp_location.png"),
             caption="../report/task_vectors/tvp_location.rst",
             category="task_vectors",
         ),
         ood=report(
-            RESULTS + "/task_vectors/figures/ood_icl.png",
+            results_path("task_vectors/figures/ood_icl.png"),
             caption="../report/task_vectors/ood_icl.rst",
             category="task_vectors",
         ),
     log:
-        LOGS + "/task_vectors/figures.log",
+        logs_path("task_vectors/figures.log"),
     localrule: True
     conda:
         ENV
@@ -134,13 +134,17 @@ rule task_vectors_claims:
         tvp=TV_EVAL["tvp"],
         ood=TV_EVAL["ood"],
         # training losses: the TVP-loss models' convergence gate
-        history=expand(rules.task_vectors_train.output.history, model=sorted(TV_MODELS), seed=TV_SEEDS),
+        history=expand(
+            rules.task_vectors_train.output.history,
+            model=sorted(TV_MODELS),
+            seed=TV_SEEDS,
+        ),
         lib=lib("workflow/scripts/task_vectors/claims.py"),
     output:
-        claims=RESULTS + "/task_vectors/claims.json",
-        metrics=RESULTS + "/task_vectors/metrics.json",
+        claims=results_path("task_vectors/claims.json"),
+        metrics=results_path("task_vectors/metrics.json"),
     log:
-        LOGS + "/task_vectors/claims.log",
+        logs_path("task_vectors/claims.log"),
     localrule: True
     conda:
         ENV
