@@ -42,6 +42,10 @@ def test_better_needs_the_effect_beyond_two_standard_errors():
     assert clearly_above(clear) and not clearly_above(noise)
     assert not clearly_above(effect([0.0, 0.0, 0.0], "seed"))  # a tie fails
     assert not clearly_above(effect([0.5], "seed"))  # one unit has no spread
+    # a tie that arrives through float arithmetic (a slope of 0.9, 0.9, 0.9 against the stop) is still a tie
+    slopes = [float(np.polyfit([0.2, 0.5, 0.8], [0.9, 0.9, 0.9], 1)[0]) + d for d in (1e-17, 2e-17, 1.5e-17)]
+    assert min(slopes) > 0 and not clearly_above(effect(slopes, "seed"))
+    assert not clearly_below(effect([-1e-16, -2e-16, -1e-16], "seed"))
     assert clearly_below(effect([-0.3, -0.31, -0.29], "seed")) and not clearly_below(noise)
 
 

@@ -160,12 +160,18 @@ def use_seed_set(seed_set: int) -> None:
 _SEED_SET = 0
 
 
+FLOAT_NOISE = 1e-9  # per-unit values are rounded to this: ties computed through means and fits stay ties
+
+
 def effect(values, unit: str) -> dict:
     """Mean of independent per-unit values (paired differences for a comparison), its standard error over
-    `unit`s and the interval mean +- 2 SE. NaN spread for fewer than two units: such an effect is never clear."""
+    `unit`s and the interval mean +- 2 SE. NaN spread for fewer than two units: such an effect is never clear.
+    Values are first rounded to `FLOAT_NOISE` (far below any accuracy, loss or alignment resolution): a tie that
+    reaches us as [1e-17, 2e-17, 1e-17] (0.9 at every stop, through a least-squares slope) has zero spread and
+    a zero mean, and fails every "better" rule instead of passing on rounding error."""
     import numpy as np
 
-    v = np.asarray(values, dtype=float).ravel()
+    v = np.round(np.asarray(values, dtype=float).ravel() / FLOAT_NOISE) * FLOAT_NOISE
     mean = float(v.mean()) if len(v) else float("nan")
     se = standard_error(v)
     return {"mean": mean, "se": se, "lo": mean - 2 * se, "hi": mean + 2 * se, "n": int(len(v)), "unit": unit}

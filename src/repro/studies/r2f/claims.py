@@ -58,13 +58,8 @@ def _diff_summary(d: pd.Series) -> dict:
             "interval": "95% two-level bootstrap: seeds, then pairs within a seed",
             "n_cells": int(len(d)), "n_seeds": int(len(per_seed)),
             "per_seed": {str(k): float(v) for k, v in per_seed.items()},
-            "per_seed_effect": _seed_effect(per_seed)}
+            "per_seed_effect": effect(per_seed, "seed")}
 
-
-def _seed_effect(values: pd.Series) -> dict:
-    """`effect` over per-seed values rounded to 1e-9 (far below any accuracy or alignment resolution), so that
-    a tie computed through means and fits (0.9 at every stop: slope 1e-17) stays a tie and fails."""
-    return effect(np.round(values.to_numpy(dtype=float), 9), "seed")
 
 
 def _per_seed_slope(table: pd.DataFrame, col: str) -> pd.Series:
@@ -157,7 +152,7 @@ def claims(theory: pd.DataFrame, samples: pd.DataFrame, judge: dict, gates: dict
     w_mid = li[a_best] if a_best is not None else pd.Series(np.nan, index=li.index)
     w_alt = alt[s_best] if s_best is not None else pd.Series(np.nan, index=alt.index)
     w_r, w_f, w_alt0 = col(li, 1.0), col(li, 0.0), col(alt, 0.0)
-    e_rare, e_freq, e_alt = _seed_effect(w_r - w_mid), _seed_effect(w_f - w_mid), _seed_effect(w_alt0 - w_alt)
+    e_rare, e_freq, e_alt = effect(w_r - w_mid, "seed"), effect(w_f - w_mid, "seed"), effect(w_alt0 - w_alt, "seed")
     ok = clearly_above(e_rare) and clearly_above(e_freq) and clearly_above(e_alt)
     out.append(Claim(
         id="learned_interpolation_rescues_rare",
@@ -216,7 +211,7 @@ def claims(theory: pd.DataFrame, samples: pd.DataFrame, judge: dict, gates: dict
     stops = sorted(set(sweep["stop_frac"].astype(float)))
     per = sweep.groupby(["stop_frac", "seed"])[["colour_acc", "shape_acc"]].mean().groupby("stop_frac").mean()
     shape_s, colour_s = _per_seed_slope(sweep, "shape_acc"), _per_seed_slope(sweep, "colour_acc")
-    e_shape, e_colour = _seed_effect(shape_s), _seed_effect(colour_s)
+    e_shape, e_colour = effect(shape_s, "seed"), effect(colour_s, "seed")
     ok = len(stops) >= 2 and clearly_below(e_shape) and clearly_above(e_colour)
     out.append(Claim(
         id="stop_step_trade_off",
@@ -248,7 +243,7 @@ def claims(theory: pd.DataFrame, samples: pd.DataFrame, judge: dict, gates: dict
     v_lo, v_hi, r_lo, r_hi = third("vanilla", lo_c), third("vanilla", hi_c), third("r2f", lo_c), third("r2f", hi_c)
     gap = (v_hi - v_lo).dropna()
     flat = ((r_lo - v_lo) - (r_hi - v_hi)).dropna()
-    e_gap, e_flat = _seed_effect(gap), _seed_effect(flat)
+    e_gap, e_flat = effect(gap, "seed"), effect(flat, "seed")
     per_count = by_seed.groupby(level=["guided", "count"]).mean()
     v, r = per_count.get("vanilla", pd.Series(dtype=float)), per_count.get("r2f", pd.Series(dtype=float))
     ok = clearly_above(e_gap) and clearly_above(e_flat)
