@@ -37,7 +37,8 @@ def test_planner_text_round_trips():
 def test_parser_sorts_levels_with_their_pairs_and_reads_an_llm_style_answer():
     text = ("Let me think step by step...\n### Rare Concepts: hairy shark AND spotted clams\n"
             "### Visual Detail Level: 5 AND 3\n"
-            "### Final Prompt Sequence: a hairy fish BREAK a hairy shark AND two spotted shellfish BREAK two spotted clams")
+            "### Final Prompt Sequence: a hairy fish BREAK a hairy shark AND two spotted shellfish BREAK two spotted "
+            "clams")
     plan = P.parse(text, "a hairy shark and two spotted clams")
     assert plan.levels == (3, 5)
     assert plan.pairs == (("two spotted shellfish", "two spotted clams"), ("a hairy fish", "a hairy shark"))
@@ -68,14 +69,74 @@ def test_alternating_switches_exactly_at_the_stop_steps():
     assert S.interpolation(5, 0.3, 2) == [0.3, 0.3, 0.0, 0.0, 0.0]
 
 
-def test_rule_based_planner_picks_the_umbrella_concept_first():
+def test_rule_based_planner_family_ablation_picks_the_umbrella_concept_first():
     family = {"circle": "round", "ring": "round", "square": "angular"}
     counts = {("red", "circle"): 2, ("red", "round"): 300, ("red", "object"): 900, ("blue", "ring"): 300,
               ("blue", "circle"): 1}
-    assert P.rule_based("red", "circle", counts, family, 2, 20).pairs == (("a red round", "a red circle"),)
-    assert P.rule_based("blue", "ring", counts, family, 2, 20).pairs == ()  # frequent: no substitute
+    fam = dict(substitute="family")
+    assert P.rule_based("red", "circle", counts, family, 2, 20, **fam).pairs == (("a red round", "a red circle"),)
+    assert P.rule_based("blue", "ring", counts, family, 2, 20, **fam).pairs == ()  # frequent: no substitute
     # no umbrella with enough examples: the sibling shape with the most
-    assert P.rule_based("blue", "circle", counts, family, 2, 20).pairs == (("a blue ring", "a blue circle"),)
+    assert P.rule_based("blue", "circle", counts, family, 2, 20, **fam).pairs == (("a blue ring", "a blue circle"),)
+
+
+def test_rule_based_planner_keeps_the_shape_and_swaps_the_colour():
+    from repro.studies.r2f import world as W
+
+    # the small world: "purple circle" (0 renders) and "cyan circle" (2) are rare; red, blue, green and yellow
+    # circles have 250 each, a tie that goes to the palette's first colour
+    counts = W.concept_counts(W.counts_table(250, {"purple circle": 0, "cyan circle": 2, "red circle": 3}))
+    plan = P.rule_based("purple", "circle", counts, W.FAMILY, 2, 20, colours=W.COLOUR_NAMES)
+    (f, r), = plan.pairs
+    assert r == "a purple circle" and f == "a blue circle"  # red has only 3 renders; blue is next in the palette
+    assert f.split()[2] == "circle" and f.split()[1] != "purple"  # same shape, another colour
+    assert plan.levels == (2,) and plan.sequence() == ["a blue circle", "a purple circle"]
+    assert P.rule_based("purple", "circle", counts, W.FAMILY, 2, 20).pairs == plan.pairs  # it is the default
+    # the most frequent colour wins over the palette order; ties follow the order given, not dict order
+    c2 = {**counts, ("yellow", "circle"): 400}
+    assert P.rule_based("purple", "circle", c2, W.FAMILY, 2, 20, colours=W.COLOUR_NAMES).pairs[0][0] == \
+        "a yellow circle"
+    rev = tuple(reversed(W.COLOUR_NAMES))
+    assert P.rule_based("purple", "circle", counts, W.FAMILY, 2, 20, colours=rev).pairs[0][0] == "a yellow circle"
+    # a frequent pair is left alone; forced, it still gets the shape-keeping substitute
+    assert P.rule_based("blue", "circle", counts, W.FAMILY, 2, 20).pairs == ()
+    assert P.rule_based("blue", "circle", counts, W.FAMILY, 2, 20, force=True,
+                        colours=W.COLOUR_NAMES).pairs == (("a green circle", "a blue circle"),)
+    # no other colour of the shape is frequent (the shape itself is rare): the family rule applies
+    few = W.concept_counts(W.counts_table(250, {f"{c} star": 1 for c in W.COLOUR_NAMES}))
+    assert P.rule_based("red", "star", few, W.FAMILY, 2, 20).pairs == (("a red linear", "a red star"),)
+    # the family ablation gives the earlier substitute on the same counts
+    assert P.rule_based("purple", "circle", counts, W.FAMILY, 2, 20, substitute="family").pairs == (
+        ("a purple round", "a purple circle"),)
+    with pytest.raises(ValueError, match="shape_keeping, family"):
+        P.rule_based("purple", "circle", counts, W.FAMILY, 2, 20, substitute="sibling")
+
+
+def test_a_bad_substitute_in_the_config_is_one_line_naming_the_key(tmp_path):
+    import copy
+
+    import yaml
+    from conftest import ROOT
+
+    from repro.core import config as C
+
+    study = yaml.safe_load(open(f"{ROOT}/config/studies/r2f.yaml"))
+    (tmp_path / "studies").mkdir()
+    for mutate, expect in [
+        (lambda s: s["small"]["planner"].update(substitute="sibling"),
+         ["'small.planner.substitute' is 'sibling'", "shape_keeping, family"]),
+        (lambda s: s["small"]["planner"].update(ablations=["umbrella"]), ["'small.planner.ablations.0'"]),
+        (lambda s: s["small"]["claims"].pop("no_harm_tolerance"), ["'no_harm_tolerance' is a required property"]),
+    ]:
+        bad = copy.deepcopy(study)
+        mutate(bad)
+        (tmp_path / "studies" / "r2f.yaml").write_text(yaml.safe_dump(bad))
+        with pytest.raises(C.ConfigError) as err:
+            C.load_study("r2f", "small", tmp_path, f"{ROOT}/workflow/schemas")
+        msg = str(err.value)
+        assert "\n" not in msg and "r2f.yaml" in msg, msg
+        for part in expect:
+            assert part in msg, msg
 
 
 def test_ddim_wrapper_matches_diffusers_step_and_the_closed_form():
@@ -245,22 +306,32 @@ def test_toy_pipeline_runs_end_to_end_at_toy_size():
                 ema=0.9, dropout=dict(family=0.15, object=0.1, uncond=0.1))
     scfg = dict(sample_steps=4, guidance=3.0, alpha=0.3, n_samples=3, methods=["vanilla", "r2f", "frequent"],
                 stop_fracs=[0.5], frequent_pairs=["red ring"], examples=2)
-    planner = dict(n_rare=2, level=2)
+    planner = dict(n_rare=2, level=2, substitute="shape_keeping", ablations=["family"])
     model, losses = X.train_denoiser(world, dcfg, 0)
     assert len(losses) == 3
     plans = X.plans(world, planner)
-    assert plans[("red", "circle")].pairs == (("a red round", "a red circle"),)
+    assert plans[("red", "circle")].pairs == (("a blue circle", "a red circle"),)  # same shape, another colour
+    assert X.plans(world, planner, substitute="family")[("red", "circle")].pairs == (("a red round", "a red circle"),)
     assert not plans[("red", "ring")].is_rare and not plans[("green", "triangle")].is_rare
     forced = X.plans(world, planner, force=True)[("red", "ring")]
-    assert forced.is_rare and forced.sequence() == ["a red round", "a red ring"]  # the umbrella, not a sibling
+    assert forced.is_rare and forced.sequence() == ["a blue ring", "a red ring"]
     judge, acc = X.train_judge(world, dict(per_pair=2, held_out_per_pair=1, steps=2, batch=8, lr=1e-3))
     assert acc["overlap"] == 0 and acc["n_test"] == 48
     df, examples = X.sample_table(model, judge, world, planner, scfg, 20, 0)
-    # rare pairs x (3 methods + 1 fixed stop) + curve pairs (ladder + frequent) x (vanilla, forced R2F)
-    assert len(df) == 2 * 4 + 2 * 2 and df.alignment.between(0, 100).all()
+    # rare pairs x (3 methods + 1 fixed stop + R2F and frequent-only with the family substitute)
+    # + curve pairs (ladder + frequent) x (vanilla, forced R2F)
+    assert len(df) == 2 * 6 + 2 * 2 and df.alignment.between(0, 100).all()
     assert set(df[df.group == "curve"].method) == {"vanilla", X.FORCED}
+    abl = df[df.method.isin(["r2f_family", "frequent_family"])]
+    assert len(abl) == 4 and set(abl.substitute_mode) == {"family"} and set(abl.substitute) == {"a red round",
+                                                                                              "a blue angular"}
+    assert set(df[df.method == "r2f"].substitute) == {"a blue circle", "a red square"}
+    assert set(df[~df.method.str.endswith("_family")].substitute_mode) == {"shape_keeping"}
     img = examples["r2f||red circle"]
     assert img.shape == (2, 3, 8, 8) and img.dtype == torch.uint8
+    assert examples["r2f_family||red circle"].shape == (2, 3, 8, 8)
+    with pytest.raises(ValueError, match="ablations names the planner's own substitute"):
+        X.sample_table(model, judge, world, dict(planner, ablations=["shape_keeping"]), scfg, 20, 0)
     # the same pair draws the same noise whatever else is in the batch: a method's samples are paired across methods
     a = X.sample_group(model, [plans[("red", "circle")]], "vanilla", scfg, 20, 8, 0)
     both = X.sample_group(model, [plans[("blue", "square")], plans[("red", "circle")]], "vanilla", scfg, 20, 8, 0)
@@ -298,11 +369,19 @@ def _gates():
     return load_study("r2f", "small")["gates"]  # the thresholds the pipeline uses
 
 
-def _samples_table(r2f_gain=10.0, forced_gain=0.0, shape_slope=-0.5, colour_change=0.04, vanilla_rise=30.0,
-                   gain_wobble=0.0, slope_wobble=0.0, rise_wobble=0.0, frequent_shape=0.8):
+def _thresholds():
+    from repro.core.config import load_study
+
+    return load_study("r2f", "small")["claims"]  # the rules' thresholds the pipeline uses
+
+
+def _samples_table(r2f_gain=10.0, forced_gain=0.0, shape_slope=0.3, colour_change=-0.04, vanilla_rise=30.0,
+                   gain_wobble=0.0, slope_wobble=0.0, rise_wobble=0.0, frequent_shape=0.8, family_gain=-5.0):
     """A samples table shaped like the pipeline's, with the effects set by hand (4 seeds). `*_wobble` adds a
     per-seed offset (WOBBLE x the value) to R2F's gain, to both sweep slopes, or to vanilla's rise with the count;
-    `frequent_shape`: vanilla's shape accuracy on the most frequent pair (the denoiser's gate)."""
+    `frequent_shape`: vanilla's shape accuracy on the most frequent pair (the denoiser's gate). The sweep's
+    defaults are the shape-keeping substitute's trade-off: shape rises with the stop step, colour falls.
+    `family_gain`: R2F with the family substitute (the ablation) minus vanilla."""
     import pandas as pd
 
     rows = []
@@ -312,9 +391,11 @@ def _samples_table(r2f_gain=10.0, forced_gain=0.0, shape_slope=-0.5, colour_chan
         jitter, w = 0.1 * seed, WOBBLE[seed]
         for pair, n in rare.items():
             base = 40.0 + jitter
-            for m, a in (("vanilla", base), ("r2f", base + r2f_gain + gain_wobble * w), ("frequent", 10.0)):
+            for m, a in (("vanilla", base), ("r2f", base + r2f_gain + gain_wobble * w), ("frequent", 10.0),
+                         ("r2f_family", base + family_gain), ("frequent_family", 5.0)):
                 rows.append(dict(group="rare", pair=pair, count=n, planned_rare=True, n_rare=20, method=m,
-                                 stop_frac=None, colour_acc=0.9, shape_acc=0.5, alignment=a, seed=seed))
+                                 stop_frac=None, colour_acc=0.9, shape_acc=0.1 if m == "frequent_family" else 0.5,
+                                 alignment=a, seed=seed))
             for f in (0.1, 0.4, 0.8):
                 rows.append(dict(group="rare", pair=pair, count=n, planned_rare=True, n_rare=20, method="fixed",
                                  stop_frac=f, colour_acc=0.9 + (colour_change / 0.7 + slope_wobble * w) * f,
@@ -353,7 +434,7 @@ def _claims(theory=None, samples=None, judge=None):
     from repro.studies.r2f import claims as C
 
     return C.claims(_theory_table() if theory is None else theory, _samples_table() if samples is None else samples,
-                    judge or JUDGE, _gates())
+                    judge or JUDGE, _gates(), _thresholds())
 
 
 def _verdicts(theory=None, samples=None, judge=None):
@@ -378,9 +459,10 @@ def test_every_claim_holds_on_a_table_where_the_paper_is_right():
     (dict(samples=dict(r2f_gain=-5.0)), "r2f_beats_vanilla_on_rare"),
     (dict(samples=dict(r2f_gain=0.0)), "r2f_beats_vanilla_on_rare"),
     (dict(samples=dict(forced_gain=-12.0)), "no_harm_on_frequent"),
-    (dict(samples=dict(shape_slope=0.3)), "stop_step_trade_off"),
-    (dict(samples=dict(colour_change=-0.2)), "stop_step_trade_off"),
+    (dict(samples=dict(shape_slope=-0.3)), "stop_step_trade_off"),  # the kept shape falls with the stop step
+    (dict(samples=dict(colour_change=0.2)), "stop_step_trade_off"),  # the swapped colour rises
     (dict(samples=dict(colour_change=0.0)), "stop_step_trade_off"),  # colour at its ceiling: one side only
+    (dict(samples=dict(shape_slope=0.0)), "stop_step_trade_off"),  # shape flat: one side only
     (dict(samples=dict(vanilla_rise=-10.0)), "r2f_flattens_rarity_curve"),
     (dict(samples=dict(r2f_gain=0.0, forced_gain=5.0)), "r2f_flattens_rarity_curve"),
     (dict(theory=dict(best=20.0)), "learned_interpolation_rescues_rare"),
@@ -399,8 +481,10 @@ def test_each_claim_fails_where_the_paper_is_wrong(kwargs, claim):
     (dict(samples=dict(r2f_gain=1.0, gain_wobble=6.0)), "r2f_beats_vanilla_on_rare", ("mean_diff",)),
     # forced R2F costs 1.9 on average (inside the 5-point tolerance) but its interval reaches far below it
     (dict(samples=dict(forced_gain=-2.0, gain_wobble=6.0)), "no_harm_on_frequent", None),
-    # colour rises on average across the sweep, but not beyond the seeds' spread
-    (dict(samples=dict(colour_change=0.01, slope_wobble=0.05)), "stop_step_trade_off", ("colour_slope", "mean")),
+    # the swapped colour falls on average across the sweep, but not beyond the seeds' spread
+    (dict(samples=dict(colour_change=-0.01, slope_wobble=0.05)), "stop_step_trade_off", ("colour_slope", "-mean")),
+    # the kept shape rises on average, but not beyond the seeds' spread
+    (dict(samples=dict(shape_slope=0.02, slope_wobble=0.1)), "stop_step_trade_off", ("shape_slope", "mean")),
     # vanilla's rarity gap is positive on average, within the seeds' spread
     (dict(samples=dict(vanilla_rise=1.0, rise_wobble=5.0)), "r2f_flattens_rarity_curve", ("vanilla_gap", "mean")),
     # the interior alpha beats frequent-only on average, within the spread of the three models
@@ -412,18 +496,64 @@ def test_an_effect_within_noise_does_not_hold(kwargs, claim, mean_of):
                                       _samples_table(**kwargs.get("samples", {})))}
     assert found[claim].holds is False
     if mean_of:  # the effect is in the claimed direction on average: a bare comparison of means would hold
-        value = found[claim].measured
+        value, sign = found[claim].measured, 1
         for key in mean_of:
-            value = value[key]
-        assert value > 0
+            sign = -1 if key.startswith("-") else sign
+            value = value[key.lstrip("-")]
+        assert sign * value > 0
 
 
 def test_no_harm_uses_the_intervals_lower_end():
-    from repro.studies.r2f import claims as C
-
+    tolerance = _thresholds()["no_harm_tolerance"]
     assert _verdicts(samples=_samples_table(forced_gain=-2.0))["no_harm_on_frequent"]  # -2, no spread
     m = {c.id: c for c in _claims(samples=_samples_table(forced_gain=-2.0, gain_wobble=6.0))}["no_harm_on_frequent"]
-    assert m.measured["mean_diff"] > -C.NO_HARM_TOLERANCE > m.measured["ci_lo"]
+    assert m.measured["mean_diff"] > -tolerance > m.measured["ci_lo"]
+    assert m.measured["tolerance"] == tolerance
+
+
+def test_rule_thresholds_come_from_the_config():
+    from repro.studies.r2f import claims as C
+
+    t, s = _theory_table(), _samples_table(forced_gain=-2.0)
+    strict = C.claims(t, s, JUDGE, _gates(), dict(_thresholds(), no_harm_tolerance=1.0))
+    assert {c.id: c.holds for c in strict}["no_harm_on_frequent"] is False  # -2 is past a 1-point tolerance
+    loose = C.claims(t, s, JUDGE, _gates(), dict(_thresholds(), theory_ratio=0.1))
+    assert {c.id: c.holds for c in loose}["theory_w2_u_shape"] is False  # 2.17 is not below 0.1 x 19.0
+    with pytest.raises(KeyError, match="claims.no_harm_tolerance"):
+        C.claims(t, s, JUDGE, _gates(), {"theory_ratio": 0.2})
+
+
+def test_trade_off_direction_follows_the_substitute():
+    from repro.studies.r2f import claims as C
+
+    t = _theory_table()
+    # the family substitute keeps the colour and swaps the shape: colour must rise and shape fall
+    old = _samples_table(shape_slope=-0.5, colour_change=0.04)
+    fam = {c.id: c for c in C.claims(t, old, JUDGE, _gates(), _thresholds(), substitute="family")}
+    assert fam["stop_step_trade_off"].holds and fam["stop_step_trade_off"].measured["kept"] == "colour"
+    assert _verdicts(samples=old)["stop_step_trade_off"] is False  # the same sweep fails the shape-keeping rule
+    default = {c.id: c for c in _claims()}["stop_step_trade_off"]
+    assert default.holds and default.measured["kept"] == "shape" and default.measured["swapped"] == "colour"
+    fam = {c.id: c.holds for c in C.claims(t, _samples_table(), JUDGE, _gates(), _thresholds(), substitute="family")}
+    assert fam["stop_step_trade_off"] is False
+    with pytest.raises(ValueError, match="substitute"):
+        C.claims(t, old, JUDGE, _gates(), _thresholds(), substitute="sibling")
+
+
+def test_the_family_ablation_is_reported_not_judged():
+    recs = _records(samples=_samples_table(family_gain=-5.0))
+    assert "r2f_family" not in recs and all(r["kind"] != "paper" or "family" not in r["id"] for r in recs.values())
+    abl = recs["r2f_beats_vanilla_on_rare"]["measured"]["ablations"]["family"]
+    assert abl["r2f_minus_vanilla"]["mean_diff"] == pytest.approx(-5.0)
+    assert abl["r2f_minus_vanilla"]["ci_hi"] < 0 < abl["default_r2f_minus_this"]["ci_lo"]
+    assert abl["frequent_only_shape_acc"] == {"default": 0.5, "family": pytest.approx(0.1)}
+    # the ablation does not decide the verdict: a family substitute that helps or hurts leaves it unchanged
+    assert recs["r2f_beats_vanilla_on_rare"]["holds"]
+    assert _verdicts(samples=_samples_table(family_gain=+20.0))["r2f_beats_vanilla_on_rare"]
+    # without ablation rows there is nothing to report
+    s = _samples_table()
+    plain = {c.id: c for c in _claims(samples=s[~s.method.str.endswith("_family")])}
+    assert "ablations" not in plain["r2f_beats_vanilla_on_rare"].measured
 
 
 def test_intervals_resample_seeds_not_cells():
@@ -465,7 +595,8 @@ def test_theory_claim_fails_when_interpolation_does_not_help_and_sanity_checks_f
     t.loc[cf, "w2"] = [10.0, 12.0, 15.0, 19.0]  # monotone: the minimum sits at alpha = 0
     s = _samples_table()
     s.loc[s.pair == "cyan square", "planned_rare"] = True  # 128 renders flagged rare
-    found = {c.id: c.holds for c in C.claims(t, s, dict(colour_acc=0.99, shape_acc=0.5, overlap=0), _gates())}
+    found = {c.id: c.holds for c in C.claims(t, s, dict(colour_acc=0.99, shape_acc=0.5, overlap=0), _gates(),
+                                             _thresholds())}
     assert found["theory_w2_u_shape"] is False
     assert found["planner_restraint"] is False and found["judge_accuracy"] is False
     nan = _samples_table()
@@ -487,7 +618,8 @@ def test_real_path_reads_cached_plans_and_switches_prompts_without_weights(tmp_p
                   "r2f_prompt": [["a hairy fish and two spotted shellfish", "a hairy shark and two spotted shellfish",
                                   "a hairy shark and two spotted clams"]]}}
     plans = real.cached_plans("\n".join(json.dumps({k: v}) for k, v in cached.items()))
-    assert plans["A hairy frog"].levels == (5,) and plans["A hairy frog"].sequence() == ["A hairy animal", "A hairy frog"]
+    frog = plans["A hairy frog"]
+    assert frog.levels == (5,) and frog.sequence() == ["A hairy animal", "A hairy frog"]
     assert not plans["a running dog"].is_rare
     multi = plans["a hairy shark and two spotted clams"]
     # levels sorted with their concepts: "clams" (level 3) is restored first, at SD3's step 20, "shark" at 40

@@ -170,6 +170,7 @@ rule r2f_figures:
     params:
         rare=list(study_cfg("r2f", "world", "rare")),
         methods=study_cfg("r2f", "sampling", "methods"),
+        ablations=study_cfg("r2f", "planner", "ablations"),
         scale=SCALE,
     message:
         "r2f: figures"
@@ -194,6 +195,8 @@ rule r2f_claims:
     params:
         expected=study_cfg("r2f", "expected_claims"),
         gates=study_cfg("r2f", "gates"),
+        thresholds=study_cfg("r2f", "claims"),
+        substitute=study_cfg("r2f", "planner", "substitute"),
         seed_set=SEED_SET,
         scale=SCALE,
     message:

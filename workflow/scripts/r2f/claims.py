@@ -13,8 +13,9 @@ with Job(snakemake) as job:
     i, p = snakemake.input, snakemake.params
     samples = pd.concat([read_parquet(f) for f in i.samples], ignore_index=True)
     with open(i.judge) as f:
-        judge = {k: v for k, v in json.load(f).items() if k in ("colour_acc", "shape_acc", "overlap", "n_train", "n_test")}
-    found = claims.claims(read_parquet(i.theory), samples, judge, p.gates)
+        keep = ("colour_acc", "shape_acc", "overlap", "n_train", "n_test")
+        judge = {k: v for k, v in json.load(f).items() if k in keep}
+    found = claims.claims(read_parquet(i.theory), samples, judge, p.gates, p.thresholds, p.substitute)
     recs = records(expect_only(found, p.expected, job.scale), job.scale)
     job.write_json(recs, snakemake.output.claims)
     job.write_json(metrics_summary(recs), snakemake.output.metrics)

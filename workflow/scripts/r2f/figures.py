@@ -16,4 +16,5 @@ with Job(snakemake) as job:
     save_figure(figures.stop_steps(samples), o.stop_steps, job.prov)
     save_figure(figures.rarity(samples), o.rarity, job.prov)
     examples, _ = load_checkpoint(i.examples[0])
-    save_figure(figures.sample_grid(examples, list(p.rare)[:4], list(p.methods)), o.samples, job.prov)
+    methods = list(p.methods) + [f"r2f_{m}" for m in p.ablations]  # R2F with each ablated substitute too
+    save_figure(figures.sample_grid(examples, list(p.rare)[:4], methods), o.samples, job.prov)

@@ -9,6 +9,11 @@ same initial noise for a pair and seed. Every (seed, pair) cell of one seed shar
 independent unit is the seed: intervals are two-level bootstraps (seeds, then pairs within each drawn seed) and
 sweep effects are per-seed slopes or gaps, summarised over seeds (mean +- 2 SE).
 
+Rule thresholds (the closed-form ratio, the no-harm tolerance) are the config's `claims` block, and the
+direction of the stop-step trade-off follows the planner's substitute (what it keeps rises with the stop step,
+what it swaps falls). Planner ablations sampled in the same run (methods `r2f_<mode>`, `frequent_<mode>`) are
+reported in the main claim's measured values, not judged.
+
 Gates (thresholds in the config's `gates`): the judge must read held-out renders before its scores count, the
 denoisers must draw the frequent pairs they saw n_frequent times, and the learned 2-D model must have learned the
 frequent concept it is meant to borrow from; a failed gate makes a claim "not measured".
@@ -30,8 +35,16 @@ from repro.core.claims import (
     standard_error,
 )
 
-THEORY_RATIO = 0.2  # the brief: min_alpha W2 < 0.2 x W2(alpha = 1)
-NO_HARM_TOLERANCE = 5.0  # alignment points R2F forced on frequent pairs may cost (the interval's lower end)
+# The property each substitute mode keeps from the rare prompt and the one it swaps (planner.rule_based): the
+# longer the substitute guides (a later stop step), the more of the first and the less of the second.
+KEEPS = {"shape_keeping": ("shape", "colour"), "family": ("colour", "shape")}
+
+
+def threshold(thresholds: dict, key: str) -> float:
+    """A rule's threshold from the config's `claims` block (fixed per scale before measuring)."""
+    if key not in (thresholds or {}):
+        raise KeyError(f"config: `claims.{key}` is not set for this scale (a threshold of an r2f claim's rule)")
+    return float(thresholds[key])
 
 
 def _paired(samples: pd.DataFrame, method: str, base: str, group: str, stop_frac=None) -> pd.Series:
@@ -60,6 +73,28 @@ def _diff_summary(d: pd.Series) -> dict:
             "per_seed": {str(k): float(v) for k, v in per_seed.items()},
             "per_seed_effect": effect(per_seed, "seed")}
 
+
+def _brief(m: dict) -> dict:
+    """The headline numbers of a `_diff_summary`."""
+    return {k: m[k] for k in ("mean_diff", "ci_lo", "ci_hi", "per_seed")}
+
+
+def ablations(samples: pd.DataFrame) -> dict:
+    """Per planner ablation sampled on the rare pairs (methods r2f_<mode>, frequent_<mode>): R2F with that
+    substitute minus vanilla, the default R2F minus it (both paired, two-level intervals), and how often
+    frequent-only sampling with each substitute draws the target shape."""
+    rare = samples[samples["group"] == "rare"]
+    out = {}
+    for mode in sorted(m[len("r2f_"):] for m in set(rare["method"]) if m.startswith("r2f_")):
+        tab = method_table(samples, "rare")
+        rec = {"r2f": float(tab.loc[f"r2f_{mode}", "alignment"]),
+               "r2f_minus_vanilla": _brief(_diff_summary(_paired(samples, f"r2f_{mode}", "vanilla", "rare"))),
+               "default_r2f_minus_this": _brief(_diff_summary(_paired(samples, "r2f", f"r2f_{mode}", "rare")))}
+        if f"frequent_{mode}" in tab.index and "frequent" in tab.index:
+            rec["frequent_only_shape_acc"] = {"default": float(tab.loc["frequent", "shape_acc"]),
+                                              mode: float(tab.loc[f"frequent_{mode}", "shape_acc"])}
+        out[mode] = rec
+    return out
 
 
 def _per_seed_slope(table: pd.DataFrame, col: str) -> pd.Series:
@@ -113,8 +148,16 @@ def method_table(samples: pd.DataFrame, group: str = "rare") -> pd.DataFrame:
     return out
 
 
-def claims(theory: pd.DataFrame, samples: pd.DataFrame, judge: dict, gates: dict) -> list[Claim]:
-    """`gates`: the config's competence thresholds (judge_accuracy, denoiser_frequent, frequent_w2)."""
+def claims(theory: pd.DataFrame, samples: pd.DataFrame, judge: dict, gates: dict, thresholds: dict,
+           substitute: str = "shape_keeping") -> list[Claim]:
+    """`gates`: the config's competence thresholds (judge_accuracy, denoiser_frequent, frequent_w2);
+    `thresholds`: its `claims` block (theory_ratio, no_harm_tolerance); `substitute`: the planner's substitute
+    mode, which sets the direction of the stop-step trade-off."""
+    if substitute not in KEEPS:
+        raise ValueError(f"substitute must be one of {sorted(KEEPS)}, got {substitute!r}")
+    theory_ratio = threshold(thresholds, "theory_ratio")
+    tolerance = threshold(thresholds, "no_harm_tolerance")
+    kept, swapped = KEEPS[substitute]
     out = []
     image_gates = [judge_gate(judge, gates), denoiser_gate(samples, gates)]
 
@@ -123,13 +166,14 @@ def claims(theory: pd.DataFrame, samples: pd.DataFrame, judge: dict, gates: dict
     at_one = cf[np.isclose(cf.alpha, 1.0)].w2
     w_end, w_min = (float(at_one.iloc[0]) if len(at_one) else float("nan")), float(cf.w2.min())
     a_min = float(cf.loc[cf.w2.idxmin(), "alpha"])
-    ok = all_finite(w_end, w_min) and w_min < THEORY_RATIO * w_end and 0 < a_min < 1
+    ok = all_finite(w_end, w_min) and w_min < theory_ratio * w_end and 0 < a_min < 1
     out.append(Claim(
         id="theory_w2_u_shape",
         statement="Interpolating a badly estimated rare score with a well-learned frequent one lands much closer "
                   "(2-Wasserstein) to the true rare distribution than the rare estimate alone",
         rule=f"closed form of the paper's Gaussian example (target N(0, I), frequent N((0, 10), I), rare estimate "
-             f"N(0, diag(400, 1))): min over the alpha grid of W2 < {THEORY_RATIO} x W2(alpha = 1), at an interior alpha",
+             f"N(0, diag(400, 1))): min over the alpha grid of W2 < {theory_ratio:g} x W2(alpha = 1), at an "
+             f"interior alpha",
         measured={"w2_alpha1": w_end, "w2_min": w_min, "alpha_min": a_min,
                   "curve": dict(zip(map(str, cf.alpha), cf.w2.round(3)))},
         holds=bool(ok), figure="r2f_theory.png", paper_value="W2 about 19 at alpha = 1, minimum about 2.2 near 0.85"))
@@ -176,14 +220,22 @@ def claims(theory: pd.DataFrame, samples: pd.DataFrame, judge: dict, gates: dict
     d = _paired(samples, "r2f", "vanilla", "rare")
     m = _diff_summary(d)
     tab = method_table(samples, "rare")
-    m.update({"vanilla": float(tab.loc["vanilla", "alignment"]), "r2f": float(tab.loc["r2f", "alignment"])})
+    m.update({"vanilla": float(tab.loc["vanilla", "alignment"]), "r2f": float(tab.loc["r2f", "alignment"]),
+              "substitute": substitute,
+              **{f"{p}_acc": {k: float(tab.loc[k, f"{p}_acc"]) for k in ("vanilla", "r2f", "frequent")
+                                if k in tab.index} for p in ("shape", "colour")}})
+    abl = ablations(samples)
+    if abl:
+        m["ablations"] = abl
     out.append(Claim(
         id="r2f_beats_vanilla_on_rare",
         statement="R2F's alternating rare-to-frequent guidance aligns rare attribute-object pairs better than the "
                   "base model's own guidance",
         rule="alignment (toy judge, RareBench's 0-100 score) of R2F minus vanilla CFG on the rare pairs, paired by "
              "(seed, pair) with the same initial noise; the pairs of one seed share its denoiser, so the interval is "
-             "a 95% two-level bootstrap (seeds, then pairs within each drawn seed); holds when it lies above 0",
+             "a 95% two-level bootstrap (seeds, then pairs within each drawn seed); holds when it lies above 0. "
+             f"Substitute: {substitute}; planner ablations (other substitutes) are reported under 'ablations', "
+             f"not judged",
         measured=m, holds=bool(all_finite(m["mean_diff"], m["ci_lo"]) and m["ci_lo"] > 0), figure="r2f_methods.png",
         gates=list(image_gates), paper_value="R2F-SD3 vs SD3 on RareBench single-object property: 89.4 vs 49.4"))
 
@@ -195,35 +247,37 @@ def claims(theory: pd.DataFrame, samples: pd.DataFrame, judge: dict, gates: dict
     out.append(Claim(
         id="no_harm_on_frequent",
         statement="R2F does not hurt ordinary prompts",
-        rule=f"on the pairs the planner calls frequent, R2F applied anyway (the umbrella substitute on even steps "
-             f"before the stop) minus vanilla, paired by (seed, pair): the lower end of the 95% two-level bootstrap "
-             f"interval (seeds, then pairs) > -{NO_HARM_TOLERANCE} alignment points (the mean alone does not "
-             f"count). Departure: the paper's planner returns no rare concept for such prompts, which makes the "
-             f"two identical by construction; forcing R2F on tests the guidance itself",
-        measured={**m, "tolerance": NO_HARM_TOLERANCE},
-        holds=bool(all_finite(m["mean_diff"], m["ci_lo"]) and m["ci_lo"] > -NO_HARM_TOLERANCE),
+        rule=f"on the pairs the planner calls frequent, R2F applied anyway (the planner's {substitute} substitute "
+             f"on even steps before the stop) minus vanilla, paired by (seed, pair): the lower end of the 95% "
+             f"two-level bootstrap interval (seeds, then pairs) > -{tolerance:g} alignment points (the mean alone "
+             f"does not count). Departure: the paper's planner returns no rare concept for such prompts, which "
+             f"makes the two identical by construction; forcing R2F on tests the guidance itself",
+        measured={**m, "tolerance": tolerance},
+        holds=bool(all_finite(m["mean_diff"], m["ci_lo"]) and m["ci_lo"] > -tolerance),
         figure="r2f_rarity.png", gates=list(image_gates),
         paper_value="T2I-CompBench colour 90.5 vs 90.2, shape 77.6 vs 76.2 (R2F vs SD3)"))
 
-    # 5. stop-step trade-off over the fixed sweep: shape must fall and colour rise, each beyond its spread
+    # 5. stop-step trade-off over the fixed sweep: what the substitute keeps must rise with the stop step and what
+    # it swaps must fall, each beyond its spread
     rare = samples[samples["group"] == "rare"]
     sweep = rare[rare["method"] == "fixed"]
     stops = sorted(set(sweep["stop_frac"].astype(float)))
     per = sweep.groupby(["stop_frac", "seed"])[["colour_acc", "shape_acc"]].mean().groupby("stop_frac").mean()
-    shape_s, colour_s = _per_seed_slope(sweep, "shape_acc"), _per_seed_slope(sweep, "colour_acc")
-    e_shape, e_colour = effect(shape_s, "seed"), effect(colour_s, "seed")
-    ok = len(stops) >= 2 and clearly_below(e_shape) and clearly_above(e_colour)
+    slope = {p: _per_seed_slope(sweep, f"{p}_acc") for p in ("shape", "colour")}
+    e = {p: effect(v, "seed") for p, v in slope.items()}
+    ok = len(stops) >= 2 and clearly_above(e[kept]) and clearly_below(e[swapped])
     out.append(Claim(
         id="stop_step_trade_off",
         statement="The stop step trades the frequent concept's help against the rare concept's detail: a later "
-                  "stop keeps the attribute but loses the object's exact shape",
-        rule=f"fixed stop fractions {stops} on rare pairs; per seed (one denoiser each, the unit), the least-squares "
-             f"slopes of shape accuracy and of colour accuracy (means over pairs) against the stop fraction: the "
-             f"shape slope's mean + 2 SE over seeds < 0 and the colour slope's mean - 2 SE > 0 (each side of the "
-             f"trade-off beyond its spread; colour at its ceiling cannot rise, and fails). Departure: every rare "
-             f"concept here is a colour (level 2), so the paper's per-category comparison of adaptive against fixed "
-             f"stops (their Table) has one category and is not tested",
-        measured={"shape_slope": e_shape, "colour_slope": e_colour,
+                  "stop gives more of what the frequent substitute keeps and less of what it swaps",
+        rule=f"fixed stop fractions {stops} on rare pairs, substitute {substitute} (it keeps the {kept} and swaps "
+             f"the {swapped}); per seed (one denoiser each, the unit), the least-squares slopes of {kept} accuracy "
+             f"and of {swapped} accuracy (means over pairs) against the stop fraction: the {kept} slope's mean - 2 SE "
+             f"over seeds > 0 and the {swapped} slope's mean + 2 SE < 0 (each side of the trade-off beyond its "
+             f"spread; a property at its ceiling cannot move, and fails). Departure: every rare concept here is a "
+             f"colour (level 2), so the paper's per-category comparison of adaptive against fixed stops (their "
+             f"Table) has one category and is not tested",
+        measured={"kept": kept, "swapped": swapped, "shape_slope": e["shape"], "colour_slope": e["colour"],
                   "per_stop": {str(k): {"colour": float(v.colour_acc), "shape": float(v.shape_acc)}
                                for k, v in per.iterrows()}},
         holds=bool(ok), figure="r2f_stop_steps.png", gates=list(image_gates),

@@ -5,6 +5,9 @@ pair with each guidance method, judge.
 Pairs evaluated: the rare pairs (every method and the fixed stop-step sweep), the ladder pairs between rare and
 frequent and a few frequent pairs (vanilla, and R2F forced on with the planner's substitute, for the rarity
 curve and the no-harm check). All methods draw the same initial noise for a pair, so their scores are paired.
+
+Ablations of the planner (config `planner.ablations`, e.g. the earlier `family` substitute): R2F and
+frequent-only on the rare pairs again with that substitute, as methods `r2f_<mode>` and `frequent_<mode>`.
 """
 
 from __future__ import annotations
@@ -83,13 +86,16 @@ def train_judge(world: dict, jcfg: dict, seed: int = 0, device="cpu"):
                    "overlap": exact_overlap(train.x, test.x), "n_train": len(train.x), "n_test": len(test.x)}
 
 
-def plans(world: dict, planner: dict, force: bool = False) -> dict:
+def plans(world: dict, planner: dict, force: bool = False, substitute: str | None = None) -> dict:
     """Plan every pair through the text format, as an LLM answer would be parsed; `force`: plan every pair as
-    rare (the rarity curve's R2F on pairs the planner would leave alone)."""
+    rare (the rarity curve's R2F on pairs the planner would leave alone); `substitute`: the substitute mode
+    (default: the config's `planner.substitute`)."""
     t = table(world)
     counts = W.concept_counts(t)
+    mode = substitute or planner.get("substitute", "shape_keeping")
     return {(c, s): P.parse(P.render(p), p.prompt)
-            for (c, s) in t for p in [P.rule_based(c, s, counts, W.FAMILY, planner["level"], planner["n_rare"], force)]}
+            for (c, s) in t for p in [P.rule_based(c, s, counts, W.FAMILY, planner["level"], planner["n_rare"], force,
+                                                   substitute=mode, colours=W.COLOUR_NAMES)]}
 
 
 def tokens(prompt: str, n: int, device="cpu"):
@@ -126,11 +132,14 @@ def _pair_seed(seed: int, plan: P.Plan) -> int:
     return seed * 1_000 + c * len(W.OBJECTS) + o
 
 
-def runs(scfg: dict) -> list:
-    """(group, method, stop fraction, plan kind) for every sampling run."""
-    out = [("rare", m, None, "auto") for m in scfg["methods"]]
-    out += [("rare", "fixed", f, "auto") for f in scfg["stop_fracs"]]
-    out += [("curve", "vanilla", None, "auto"), ("curve", FORCED, None, "forced")]
+def runs(scfg: dict, ablations=()) -> list:
+    """(group, method label, guidance method, stop fraction, plan book) for every sampling run; a plan book is
+    "auto", "forced" or an ablation's substitute mode."""
+    out = [("rare", m, m, None, "auto") for m in scfg["methods"]]
+    out += [("rare", "fixed", "fixed", f, "auto") for f in scfg["stop_fracs"]]
+    out += [("curve", "vanilla", "vanilla", None, "auto"), ("curve", FORCED, "r2f", None, "forced")]
+    for mode in ablations:
+        out += [("rare", f"{m}_{mode}", m, None, mode) for m in ("r2f", "frequent")]
     return out
 
 
@@ -139,17 +148,23 @@ def sample_table(model, judge, world: dict, planner: dict, scfg: dict, n_train_s
     """One row per (pair, method or fixed stop): colour and shape accuracy and the alignment score, with the
     pair's training count; and up to `examples` images per (method, pair) for the figures."""
     t = table(world)
-    auto, forced = plans(world, planner), plans(world, planner, force=True)
+    mode = planner.get("substitute", "shape_keeping")
+    if mode in planner.get("ablations", []):
+        raise ValueError(f"r2f planner.ablations names the planner's own substitute {mode!r}")
+    books = {"auto": plans(world, planner), "forced": plans(world, planner, force=True)}
+    for m in planner.get("ablations", []):
+        books[m] = plans(world, planner, substitute=m)
+    auto = books["auto"]
     rare = [tuple(p.split()) for p in world["rare"]]
     curve = [tuple(p.split()) for p in list(world.get("ladder", {})) + list(scfg["frequent_pairs"])]
     unknown = [p for p in curve if (p[0], p[1]) not in t]
     if unknown:
         raise ValueError(f"r2f sampling.frequent_pairs names unknown pairs: {unknown}")
     rows, examples = [], {}
-    for group, method, frac, kind in tqdm(runs(scfg), desc=desc or "r2f/sample", mininterval=5):
+    for group, method, base, frac, kind in tqdm(runs(scfg, planner.get("ablations", [])),
+                                                desc=desc or "r2f/sample", mininterval=5):
         pairs = rare if group == "rare" else curve
-        book = forced if kind == "forced" else auto
-        base = "r2f" if method == FORCED else method
+        book = books[kind]
         by_shape = {}
         for pair in pairs:  # batch plans that share a schedule
             p = book[pair]
@@ -166,7 +181,9 @@ def sample_table(model, judge, world: dict, planner: dict, scfg: dict, n_train_s
                 rows.append({"group": group, "pair": f"{c} {s}", "count": t[(c, s)], "rare": book[(c, s)].is_rare,
                              "planned_rare": auto[(c, s)].is_rare,
                              "n_rare": planner["n_rare"], "method": method, "stop_frac": frac,
-                             "substitute": book[(c, s)].sequence()[0], "colour_acc": float(c_ok.float().mean()),
+                             "substitute": book[(c, s)].sequence()[0],
+                             "substitute_mode": kind if kind in P.SUBSTITUTES else mode,
+                             "colour_acc": float(c_ok.float().mean()),
                              "shape_acc": float(s_ok.float().mean()), "alignment": E.alignment(score.cpu()),
                              "n": n, "seed": seed})
                 key = f"{method}|{'' if frac is None else frac}|{c} {s}"

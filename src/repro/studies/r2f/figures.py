@@ -12,7 +12,10 @@ from repro.core.claims import standard_error as _se
 from repro.studies.r2f.claims import method_table
 
 LABEL = {"vanilla": "vanilla CFG", "r2f": "R2F (adaptive stop)", "interpolation": "interpolation (FLUX-style)",
-         "composable": "composable (sum)", "frequent": "frequent only"}
+         "composable": "composable (sum)", "frequent": "frequent only",
+         "r2f_family": "R2F, family substitute (ablation)", "frequent_family": "frequent only, family (ablation)",
+         "r2f_shape_keeping": "R2F, shape-keeping (ablation)",
+         "frequent_shape_keeping": "frequent only, shape-keeping (ablation)"}
 
 
 def _mean_se(df, by, col):
@@ -46,6 +49,7 @@ def methods(samples: pd.DataFrame):
     tab = method_table(samples, "rare")
     order = [r for r in ("vanilla", "r2f", "interpolation", "composable", "frequent") if r in tab.index]
     order += sorted(r for r in tab.index if r.startswith("fixed@"))
+    order += sorted(r for r in tab.index if r.startswith(("r2f_", "frequent_")))  # planner ablations
     tab = tab.loc[order]
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [1.2, 1]})
     x = np.arange(len(tab))

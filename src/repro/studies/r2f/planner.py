@@ -5,7 +5,7 @@ so an LLM backend can replace the rule-based one without touching the parser:
 
     ### Rare Concepts: red circle
     ### Visual Detail Level: 2
-    ### Final Prompt Sequence: a red round object BREAK a red circle
+    ### Final Prompt Sequence: a blue circle BREAK a red circle
 
 Several concepts: levels `l1 AND l2`, sequence `f1 BREAK r1 AND f2 BREAK r2`. No rare concept: level 0 and the
 prompt alone. The repo's parser sorts the levels as strings with `np.argsort` and then indexes the unsorted
@@ -97,15 +97,39 @@ def stop_steps(plan: Plan, n_steps: int) -> list[int]:
 # ----------------------------------------------------------------------------------------------- rule-based
 
 
+SUBSTITUTES = ("shape_keeping", "family")  # the config's planner.substitute (and its ablations)
+
+
 def rule_based(attribute: str, obj: str, counts: dict, family: dict, level: int, n_rare: int,
-               force: bool = False) -> Plan:
+               force: bool = False, substitute: str = "shape_keeping", colours=None) -> Plan:
     """The toy planner: `counts[(attribute, concept)]` is the training count (the LAION-count analogue) for
-    shapes, families and "object". A pair seen fewer than n_rare times is rare; its substitute is, in order,
-    the shape's family, the generic "object", or the sibling shape with the most examples of the attribute.
+    shapes, families and "object". A pair seen fewer than n_rare times is rare. Its substitute follows the
+    paper's planner template, which keeps what the rare composition gets wrong and swaps what makes it rare
+    ("a peach made of glass" -> "a pink sphere made of glass"; "a banana shaped apple" -> "a banana shaped red
+    object"). In this world a rare (colour, shape) pair is drawn in the right colour and the wrong shape, so:
+
+    - `shape_keeping` (default): "a <other colour> <same shape>", the colour with the most renders of this
+      shape. Ties (every frequent colour of a shape has n_frequent renders) go to the colour listed first in
+      `colours` (the world's palette order; sorted names if not given), so the plan never depends on dict
+      order. If no other colour of the shape reaches n_rare, the shape itself is rare and the family rule below
+      applies.
+    - `family` (the earlier design, kept as an ablation): the shape's family if the colour is frequent in it,
+      else the generic "object", else the sibling shape with the most renders of the colour. It keeps the
+      colour, which is already right, and swaps the shape, which is what fails.
+
     `force`: plan the pair as rare whatever its count (the substitute is still chosen with n_rare)."""
+    if substitute not in SUBSTITUTES:
+        raise ValueError(f"planner substitute must be one of {', '.join(SUBSTITUTES)}, got {substitute!r}")
     prompt = f"a {attribute} {obj}"
     if counts.get((attribute, obj), 0) >= n_rare and not force:
         return Plan(prompt, (), ())
+    if substitute == "shape_keeping":
+        order = list(colours) if colours is not None else sorted({c for (c, o) in counts if o == obj})
+        others = [c for c in order if c != attribute]
+        # max() keeps the first of equal counts: ties go to the earliest colour in `order`
+        best = max(others, key=lambda c: counts.get((c, obj), 0)) if others else None
+        if best is not None and counts.get((best, obj), 0) >= n_rare:
+            return Plan(prompt, (level,), ((f"a {best} {obj}", prompt),))
     fam = family[obj]
     if counts.get((attribute, fam), 0) >= n_rare:
         sub = fam
