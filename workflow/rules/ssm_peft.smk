@@ -1,8 +1,9 @@
-# ssm_peft: PEFT on state space models. Flow: per seed, every method on a synthetic deep S4D (frozen -> smaller
-# target); a small Mamba pretrained on digits 0-4, then per seed every method fine-tuned on digits 5-9;
-# figures, claims.
+# ssm_peft: PEFT on state space models. Flow: per seed, every method (K configurations each) on a synthetic deep
+# S4D (frozen -> smaller target); a small Mamba pretrained on digits 0-4, then per fine-tuning seed every method
+# fine-tuned on digits 5-9; figures, claims.
 
 SP_SEEDS = study_cfg("ssm_peft", "seeds")
+SP_FT_SEEDS = study_cfg("ssm_peft", "finetune_seeds")
 
 
 rule ssm_peft_synthetic:
@@ -94,7 +95,7 @@ rule ssm_peft_finetune:
 
 SP_TABLES = {
     "synthetic": expand(rules.ssm_peft_synthetic.output.table, seed=SP_SEEDS),
-    "finetune": expand(rules.ssm_peft_finetune.output.table, seed=SP_SEEDS),
+    "finetune": expand(rules.ssm_peft_finetune.output.table, seed=SP_FT_SEEDS),
 }
 
 
@@ -139,6 +140,7 @@ rule ssm_peft_claims:
         roles=study_cfg("ssm_peft", "roles"),
         expected=study_cfg("ssm_peft", "expected_claims"),
         gates=study_cfg("ssm_peft", "gates"),
+        thresholds=study_cfg("ssm_peft", "thresholds"),
         seed_set=SEED_SET,
         scale=SCALE,
     message:

@@ -12,8 +12,8 @@ with Job(snakemake) as job:
     s4 = pd.concat([read_parquet(f) for f in i.synthetic])
     ft = pd.concat([read_parquet(f) for f in i.finetune])
     pretrain_accuracy = float(read_parquet(i.pretrain)["test_accuracy"].iloc[-1])  # the pretrained model's gate
-    found = (claims.s4_claims(s4, p.budgets, p.gates)
-             + claims.mamba_claims(ft, p.roles, p.gates, pretrain_accuracy))
+    found = (claims.s4_claims(s4, p.budgets, p.gates, p.thresholds)
+             + claims.mamba_claims(ft, p.roles, p.gates, pretrain_accuracy, p.thresholds))
     recs = records(expect_only(found, p.expected, job.scale), job.scale)
     job.write_json(recs, snakemake.output.claims)
     job.write_json(metrics_summary(recs), snakemake.output.metrics)

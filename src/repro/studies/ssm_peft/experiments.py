@@ -59,8 +59,19 @@ def s4_warmup(frozen: DeepS4D, target: DeepS4D, cfg: dict, seed: int, device) ->
     return warm
 
 
+def best_so_far(losses) -> tuple[float, int]:
+    """The lowest per-step training loss and the step (1-based) that reached it: run_s4.py's `best_loss`, the
+    quantity the paper's synthetic figure plots (s4_plot.ipynb `get_loss`)."""
+    values = torch.stack([torch.as_tensor(v, dtype=torch.float32) for v in losses]).nan_to_num(nan=float("inf"))
+    i = int(torch.argmin(values))  # a step whose loss is NaN never counts as the best (run_s4.py: `loss < best`)
+    return float(values[i]), i + 1
+
+
 def synthetic(cfg: dict, seed: int, device, desc: str = "ssm_peft/synthetic") -> pd.DataFrame:
-    """Every method of `cfg['methods']` on one (frozen, target) pair drawn from `seed`."""
+    """Every method of `cfg['methods']` on one (frozen, target) pair drawn from `seed`, once per configuration
+    (a learning rate of `cfg['lrs']`: every method gets the same K = len(lrs) configurations). One row per
+    (method, configuration): its best-so-far training MSE (the minimum over steps, the paper's protocol) and
+    its final MSE on held-out inputs. Every configuration sees the same batches (the seed's)."""
     frozen, target = s4_models(cfg, seed, device)
     test_g = torch.Generator(device=device).manual_seed(10**6 + seed)  # never a training step's generator
     u_test = D.integer_inputs(test_g, cfg["eval_batch"], cfg["frozen"]["d_model"], cfg["length"], device)
@@ -69,30 +80,40 @@ def synthetic(cfg: dict, seed: int, device, desc: str = "ssm_peft/synthetic") ->
         mse_frozen = F.mse_loss(frozen(u_test), y_test).item()
     warm = s4_warmup(frozen, target, cfg, seed, device) if any(
         s["kind"] == "sdt" for s in cfg["methods"].values()) else None
+    fz = cfg["frozen"]
     rows = []
     for name, spec in cfg["methods"].items():
-        model, masks = copy.deepcopy(frozen), None
-        if spec["kind"] == "sdt":
-            sel = M.select_s4(frozen, warm, cfg["length"], cfg["select"], spec, spec.get("sign", "fixed"))
-            M.zero_unusable(model, [u for u, _ in sel])
-            masks = [upd for _, upd in sel]
-        prep = M.prepare_s4(model, spec, masks)
-        fz = cfg["frozen"]
-        if prep.n_trainable != M.s4_formula(spec, fz["n_layer"], fz["d_model"], fz["d_state"]):
-            raise RuntimeError(f"{name}: {prep.n_trainable} trainable parameters, not the formula's count")
-        prep.hook_masks()
-        history = fit(prep.model, _s4_batch(cfg, target, device), _mse,
-                      TrainConfig(steps=cfg["steps"], lr=spec.get("lr", cfg["lr"]), grad_clip=None, weight_decay=0.0,
-                                  min_lr_ratio=1.0, log_every=max(1, cfg["steps"] // 10)),
-                      seed=seed, device=device, desc=f"{desc}/{name}")
-        with torch.no_grad():
-            mse = F.mse_loss(prep.model(u_test), y_test).item()
-        sign = spec.get("sign", "fixed") if spec["kind"] == "sdt" else ""
-        rows.append({"seed": seed, "method": name, "kind": spec["kind"], "sign": sign,
-                     "n_trainable": prep.n_trainable, "n_total": prep.n_total,
-                     "trainable_pct": 100 * prep.n_trainable / prep.n_total, "mse": mse,
-                     "mse_frozen": mse_frozen, "train_loss_final": float(history["loss"].iloc[-1]),
-                     "target_var": y_test.var().item()})
+        sel = (M.select_s4(frozen, warm, cfg["length"], cfg["select"], spec, spec.get("sign", "fixed"))
+               if spec["kind"] == "sdt" else None)  # selection depends on the warmup only, not on the lr
+        for k, lr in enumerate(cfg["lrs"]):
+            model, masks = copy.deepcopy(frozen), None
+            if sel is not None:
+                M.zero_unusable(model, [u for u, _ in sel])
+                masks = [upd for _, upd in sel]
+            prep = M.prepare_s4(model, spec, masks)
+            if prep.n_trainable != M.s4_formula(spec, fz["n_layer"], fz["d_model"], fz["d_state"]):
+                raise RuntimeError(f"{name}: {prep.n_trainable} trainable parameters, not the formula's count")
+            prep.hook_masks()
+            losses = []
+
+            def loss_fn(m, batch, losses=losses):
+                loss = _mse(m, batch)
+                losses.append(loss.detach())
+                return loss
+
+            fit(prep.model, _s4_batch(cfg, target, device), loss_fn,
+                TrainConfig(steps=cfg["steps"], lr=lr, grad_clip=None, weight_decay=0.0, min_lr_ratio=1.0,
+                            log_every=max(1, cfg["steps"] // 10)),
+                seed=seed, device=device, desc=f"{desc}/{name}/lr{lr:g}")
+            best, best_step = best_so_far(losses)
+            with torch.no_grad():
+                mse = F.mse_loss(prep.model(u_test), y_test).item()
+            sign = spec.get("sign", "fixed") if spec["kind"] == "sdt" else ""
+            rows.append({"seed": seed, "method": name, "kind": spec["kind"], "sign": sign, "config": k, "lr": lr,
+                         "n_trainable": prep.n_trainable, "n_total": prep.n_total,
+                         "trainable_pct": 100 * prep.n_trainable / prep.n_total, "mse": mse,
+                         "mse_frozen": mse_frozen, "best_train_loss": best, "best_step": best_step,
+                         "train_loss_final": float(losses[-1]), "target_var": y_test.var().item()})
     return pd.DataFrame(rows)
 
 
