@@ -237,6 +237,12 @@ def test_robustness_runs_the_alternate_seed_set_beside_the_default(smoke, tmp_pa
     assert "seed set 1 | stable?" in ftc_part and "stable (absent)" in ftc_part  # smoke verdicts are blank
     assert "seed set 1" not in report.split("## ftc")[0]  # only the study that ran under both sets
     assert planned_rules(repo) == {}  # the report already shows the alternate set
+    # an edit to what the nested run reads (here ftc's config) brings the alternate set back into date when
+    # robustness is asked for, and never starts it from a default run
+    cfg = repo / "config/studies/ftc.yaml"
+    cfg.write_text(cfg.read_text() + "\n")
+    assert planned_rules(repo) == {}
+    assert planned_rules(repo, "ftc_robustness") == {"robustness_claims": 1, "report": 1, "ftc_robustness": 1}
 
 
 @pytest.mark.parametrize("override, key", [("scale=huge", "'scale'"), ("devic=cpu", "'devic'"),

@@ -1,4 +1,5 @@
 # Config validation and helpers shared by every study's rules. No rules here.
+import glob
 import json
 import os
 import shlex
@@ -117,16 +118,38 @@ def robust_claims(study):
     return robust_path(f"{study}/claims.json")
 
 
+def robustness_asked(study):
+    """Whether this run's targets ask for the study's alternate seed set (at DAG time: targets are unknown
+    while the Snakefile is parsed)."""
+    asked = {str(t) for t in workflow.dag_settings.targets}
+    return "robustness" in asked or f"{study}_robustness" in asked
+
+
+def robust_sources(wildcards):
+    """What a study's nested run reads (its configs, rules, scripts and their library files): inputs of the
+    outer job, so that asking for robustness after an edit reruns it; the nested run, incremental itself, then
+    redoes only what the edit touches. Ancient unless asked for, so a default run that shows an alternate set
+    already built never starts a nested run (and the input set, hence the report, stays the same).
+    """
+    study = wildcards.study
+    scripts = sorted(glob.glob(f"workflow/scripts/{study}/*.py"))
+    files = {
+        "config/config.yaml",
+        f"config/studies/{study}.yaml",
+        "workflow/rules/common.smk",
+        f"workflow/rules/{study}.smk",
+        *scripts,
+    }
+    for script in scripts:
+        files.update(lib(script))
+    files = sorted(f for f in files if os.path.exists(f))
+    return files if robustness_asked(study) else [ancient(f) for f in files]
+
+
 def robust_inputs(wildcards):
     """Alternate-set claims the report shows: those asked for by this run's targets, and those already built."""
-    asked = {str(t) for t in workflow.dag_settings.targets}
     return [
         robust_claims(s)
         for s in STUDIES
-        if SEED_SET == 0
-        and (
-            "robustness" in asked
-            or f"{s}_robustness" in asked
-            or os.path.exists(robust_claims(s))
-        )
+        if SEED_SET == 0 and (robustness_asked(s) or os.path.exists(robust_claims(s)))
     ]

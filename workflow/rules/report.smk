@@ -31,6 +31,8 @@ rule report:
 if SEED_SET == 0:
 
     rule robustness_claims:
+        input:
+            robust_sources,
         output:
             claims=robust_path("{study}/claims.json"),
         log:
