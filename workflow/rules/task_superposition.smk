@@ -3,7 +3,8 @@
 # tasks it passes alone -> figures, claims.
 
 TS_MODELS = study_cfg("task_superposition", "scratch", "models")
-TS_SEEDS = study_cfg("task_superposition", "seeds")  # the study's own seeds (3 at small: issue 31)
+# the study's own seeds (3 at small: issue 31)
+TS_SEEDS = study_cfg("task_superposition", "seeds")
 
 
 TS_SCRATCH = study_cfg("task_superposition", "scratch")

@@ -14,8 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from repro.core.claims import (Claim, Gate, boot_effect, bootstrap_ci, clearly_above, effect, gate,
-                                standard_error)
+from repro.core.claims import Claim, Gate, boot_effect, bootstrap_ci, clearly_above, effect, gate, standard_error
 from repro.studies.task_superposition import reference as R
 
 MONOTONE_RHO = 0.95  # Spearman(p, mean P(task-0)) for the from-scratch models

@@ -72,7 +72,8 @@ def llm_experiment(cfg: dict, *, seed: int, device) -> dict[str, pd.DataFrame]:
             if abs(k0 - p * n_demos) > 1e-9:
                 raise ValueError(f"llm.shares: {p} of {n_demos} demos is not a whole number of demos")
             # the uniform mixture of a two-task family (judged by llm_superposition) gets its own prompt count
-            n = cfg.get("n_prompts_uniform", cfg["n_prompts"]) if len(ts) == 2 and k0 * 2 == n_demos else cfg["n_prompts"]
+            uniform = len(ts) == 2 and k0 * 2 == n_demos
+            n = cfg.get("n_prompts_uniform", cfg["n_prompts"]) if uniform else cfg["n_prompts"]
             plans.append((family, "pair", ts[:2], [k0, n_demos - k0], float(p), n))
         if len(ts) > 2:
             if n_demos % len(ts):
