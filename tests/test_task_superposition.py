@@ -475,9 +475,12 @@ def test_llm_task_vector_claim_judges_each_layer_of_the_span_at_a_corrected_leve
 
 # ------------------------------------------------------------------------------------------ issue 31: recipe
 def test_curriculum_grows_the_training_prompts_then_holds_them_at_full_length():
-    cur = {"start": 2, "every": 100}
+    cur = {"demos_start": 2, "demos_every": 100, "params_start": 3, "params_every": 50}
     assert [S.examples_at(s, 11, cur) for s in (0, 99, 100, 850, 900, 5000)] == [2, 2, 3, 10, 11, 11]
-    assert S.examples_at(0, 11, None) == 11
+    assert [S.params_at(s, 10, cur) for s in (0, 49, 50, 349, 350, 5000)] == [3, 3, 4, 9, 10, 10]
+    assert S.examples_at(0, 11, None) == 11 and S.params_at(7, 10, {"demos_start": 2, "demos_every": 1}) == 10
+    h = D.train_batch("bias_add_simple", 500, 3, torch.Generator().manual_seed(0), n_params=3).params
+    assert set(h.tolist()) == {0, 1, 2}  # the first three tasks only, each drawn
 
 
 def test_training_logs_a_heldout_learning_curve_on_unseen_queries():
@@ -488,10 +491,11 @@ def test_training_logs_a_heldout_learning_curve_on_unseen_queries():
     b = (y[:, 0] - x[:, 0, 0]) % 10
     assert ((xq + b) % 10 == answers).all()  # the answer follows the prompt's own rule
     cfg = {"batch": 8, "steps": 50, "lr": 1e-3, "weight_decay": 0.0, "warmup": 0, "min_lr_ratio": 1.0,
-           "save_every": 1000, "curriculum": {"start": 2, "every": 10}, "eval_every": 25, "eval_prompts": 16}
+           "save_every": 1000, "curriculum": {"demos_start": 2, "demos_every": 10, "params_start": 2,
+                                                         "params_every": 20}, "eval_every": 25, "eval_prompts": 16}
     _, hist = S.train({"task": "bias_add_simple"}, {"n_layer": 1, "n_head": 1, "d_model": 16}, cfg, 6, seed=0,
                       device=torch.device("cpu"))
-    assert hist.step.tolist() == [25, 50] and hist.examples.tolist() == [4, 6]
+    assert hist.step.tolist() == [25, 50] and hist.examples.tolist() == [4, 6] and hist.params.tolist() == [3, 4]
     assert hist.heldout_accuracy.between(0, 1).all()
 
 

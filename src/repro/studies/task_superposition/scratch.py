@@ -27,11 +27,21 @@ def answer_loss(model, b: D.TrainBatch) -> torch.Tensor:
 
 
 def examples_at(step: int, n_examples: int, curriculum: dict | None) -> int:
-    """Examples per training prompt at `step`: with a curriculum {start, every} (Garg et al.'s, over the number
-    of demos), `start` examples at step 0 and one more every `every` steps, up to `n_examples`."""
-    if not curriculum:
+    """Examples per training prompt at `step`: with a curriculum {demos_start, demos_every} (Garg et al.'s, over
+    the number of demos), `demos_start` examples at step 0 and one more every `demos_every` steps, up to
+    `n_examples`."""
+    if not curriculum or not curriculum.get("demos_start"):
         return n_examples
-    return min(n_examples, int(curriculum["start"]) + step // int(curriculum["every"]))
+    return min(n_examples, int(curriculum["demos_start"]) + step // int(curriculum["demos_every"]))
+
+
+def params_at(step: int, n_params: int, curriculum: dict | None) -> int:
+    """Hidden parameters (tasks) drawn at `step`: with a curriculum {params_start, params_every} (over the
+    range of the task family, as Garg et al. grow the function class), the first `params_start` at step 0 and
+    one more every `params_every` steps, up to all `n_params`."""
+    if not curriculum or not curriculum.get("params_start"):
+        return n_params
+    return min(n_params, int(curriculum["params_start"]) + step // int(curriculum["params_every"]))
 
 
 @torch.no_grad()
@@ -69,8 +79,9 @@ def train(spec: dict, model_cfg: dict, train_cfg: dict, n_demos: int, *, seed: i
                      grad_clip=train_cfg.get("grad_clip", 1.0))
 
     def batch_fn(g):
-        n_ex = examples_at(step_of(g, seed), n_demos + 1, curriculum)
-        return D.train_batch(task, batch, n_ex, g, device, skew)
+        step = step_of(g, seed)
+        return D.train_batch(task, batch, examples_at(step, n_demos + 1, curriculum), g, device, skew,
+                             params_at(step, D.TASKS[task], curriculum))
 
     evaluate, eval_every = None, train_cfg.get("eval_every")
     if eval_every:
@@ -80,6 +91,7 @@ def train(spec: dict, model_cfg: dict, train_cfg: dict, n_demos: int, *, seed: i
                   run_hash=run_hash, samples_per_batch=batch, desc=desc, evaluate=evaluate, eval_every=eval_every)
     if curriculum:
         history["examples"] = [examples_at(int(s) - 1, n_demos + 1, curriculum) for s in history.step]
+        history["params"] = [params_at(int(s) - 1, D.TASKS[task], curriculum) for s in history.step]
     return model, history
 
 
