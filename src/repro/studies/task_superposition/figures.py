@@ -50,13 +50,15 @@ def learning_curves(history: pd.DataFrame, gate: float | None = None):
         acc.legend(fontsize=8)
         loss.axhline(np.log(10), ls=":", color="k", lw=0.8, label="ln 10")
         loss.set(title=f"{m}: training loss (answer characters)", xlabel="training step", ylabel="cross-entropy")
-        if "examples" in h and h.examples.notna().any():
+        if "examples" in h and h.examples.notna().any():  # the curriculum: examples per prompt / tasks drawn
             e = h[h.seed == h.seed.min()].dropna(subset=["examples"])
-            ramp = e[e.examples.diff().fillna(1) != 0]
+            ramp = e[(e.examples.diff() != 0) | (e.params.diff() != 0)] if "params" in e else e
+            ramp = ramp.iloc[:: max(1, len(ramp) // 6)]
             twin = loss.twiny()
             twin.set_xlim(loss.get_xlim())
-            twin.set_xticks(ramp.step.to_numpy()[::2], [str(int(v)) for v in ramp.examples.to_numpy()[::2]], fontsize=7)
-            twin.set_xlabel("examples per training prompt (curriculum)", fontsize=8)
+            twin.set_xticks(ramp.step.to_numpy(), [f"{int(a)}/{int(b)}" for a, b in
+                                                   zip(ramp.examples, ramp.get("params", ramp.examples))], fontsize=7)
+            twin.set_xlabel("curriculum: examples per training prompt / tasks drawn", fontsize=8)
         loss.legend(fontsize=8)
     fig.tight_layout()
     return fig
