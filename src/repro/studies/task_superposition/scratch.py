@@ -45,7 +45,7 @@ def params_at(step: int, n_params: int, curriculum: dict | None) -> int:
 
 
 @torch.no_grad()
-def heldout_accuracy(model, task: str, n_demos: int, tokens: torch.Tensor, answers: torch.Tensor) -> float:
+def heldout_accuracy(model, tokens: torch.Tensor, answers: torch.Tensor) -> float:
     """Share of held-out single-task prompts answered with the task's answer above half the mass."""
     probs = last_probs(model, tokens)
     return float((probs.gather(1, answers[:, None])[:, 0] > 0.5).float().mean())
@@ -86,7 +86,7 @@ def train(spec: dict, model_cfg: dict, train_cfg: dict, n_demos: int, *, seed: i
     evaluate, eval_every = None, train_cfg.get("eval_every")
     if eval_every:
         tokens, answers = heldout_prompts(task, n_demos, train_cfg.get("eval_prompts", 256), seed, device)
-        evaluate = lambda m: {"heldout_accuracy": heldout_accuracy(m, task, n_demos, tokens, answers)}  # noqa: E731
+        evaluate = lambda m: {"heldout_accuracy": heldout_accuracy(m, tokens, answers)}  # noqa: E731
     history = fit(model, batch_fn, answer_loss, tc, seed=seed, device=device, state_path=state_path,
                   run_hash=run_hash, samples_per_batch=batch, desc=desc, evaluate=evaluate, eval_every=eval_every)
     if curriculum:
