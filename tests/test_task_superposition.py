@@ -162,20 +162,61 @@ def _gated(claim, scale="small"):
     return rec["holds"] is None and bool(rec["not_measured"])
 
 
+COPY = {"bias_add_simple": {"task": "bias_add_simple"}, "copy": {"task": "copy", "test_pair": [2, 6]}}
+
+
+def _with_copy(fn_mix, fn_tv, **kw):
+    """Mixing tables of a bias_add_simple and a copy model, and the copy model's interpolation rows."""
+    mixing = pd.concat([_mixing(fn_mix), _mixing(fn_mix, model="copy", seed=5)])
+    return mixing, _interp(fn_tv, model="copy", **kw)
+
+
 def test_scratch_claims_hold_on_the_papers_pattern():
-    c = _scratch(_mixing(lambda p: p), _interp(lambda lam: 0.9 * lam))
+    c = _scratch(*_with_copy(lambda p: p, lambda lam: 0.9 * lam), COPY)
     assert c["scratch_monotone"].holds and c["scratch_calibrated"].holds
     assert c["per_prompt_one_hot"].holds and c["task_vector_interpolation"].holds
     for claim in c.values():  # a model that learned the task: every gate passes, every verdict stands
         rec = records([claim], "small")[0]
         assert rec["not_measured"] is None and rec["gates"][0]["passed"] and rec["holds"] is True
+    assert set(c["scratch_monotone"].measured) == {"bias_add_simple/s0", "copy/s0"}
+    assert set(c["task_vector_interpolation"].measured) == {"copy/s0"}  # the copy task only
+
+
+def test_task_vector_claim_has_no_verdict_without_a_copy_model():
+    c = _scratch(_mixing(lambda p: p), _interp(lambda lam: 0.9 * lam))["task_vector_interpolation"]
+    assert c.holds is None and c.measured == {} and "no unskewed copy model" in c.notes
+
+
+def test_task_vector_claim_fails_when_flat_falling_or_within_noise_and_holds_at_one_layer_of_the_span():
+    for fn in (lambda lam: 0.5 + 0 * lam, lambda lam: 0.9 - 0.9 * lam, lambda lam: 0.3 * lam):
+        assert not _scratch(*_with_copy(lambda p: p, fn), COPY)["task_vector_interpolation"].holds
+    # per-query rows of the co-author's fixed pair at two layers: flat at layer 1, rising at layer 2 -> holds at 2
+    lam, rng, rows = np.linspace(0, 1, 11), np.random.default_rng(4), []
+    for layer, fn in ((1, lambda x: 0.1 + 0 * x), (2, lambda x: 0.8 * x)):
+        for q in range(50):
+            rows.append(pd.DataFrame({"model": "copy", "seed": 0, "pair": 0, "query": q, "layer": layer, "lam": lam,
+                                      "p_b": np.clip(fn(lam) + 0.1 * rng.standard_normal(11), 0, 1)}))
+    span = pd.concat(rows).assign(p_a=lambda d: 1 - d.p_b)
+    mixing = pd.concat([_mixing(lambda p: p), _mixing(lambda p: p, model="copy", seed=5)])
+    c = _scratch(mixing, span, COPY)["task_vector_interpolation"]
+    cell = c.measured["copy/s0"]
+    assert c.holds and cell["holds_at_layers"] == [2] and cell["interval_level"] == pytest.approx(0.975)
+    assert "zero-shot queries" in cell["by_layer"][2]["rise"]["unit"]
+    # queries that rise by 0.05 or 0.75 (mean 0.4 > 0.3): 6 queries leave the interval below 0.3
+    scatter = pd.concat([pd.DataFrame({"model": "copy", "seed": 0, "pair": 0, "query": q, "layer": 1, "lam": lam,
+                                       "p_b": (0.05 if q % 2 else 0.75) * lam}) for q in range(6)])
+    c = _scratch(mixing, scatter.assign(p_a=lambda d: 1 - d.p_b), COPY)["task_vector_interpolation"]
+    assert c.measured["copy/s0"]["by_layer"][1]["rise"]["mean"] > C.TV_RISE and not c.holds
+    # the copy model never learned its single tasks: not measured, whatever the vectors do
+    stuck = pd.concat([_mixing(lambda p: p), _mixing(lambda p: 0.5, one_hot=False, mass=0.18, model="copy")])
+    assert _gated(_scratch(stuck, span, COPY)["task_vector_interpolation"])
 
 
 def test_scratch_claims_fail_where_the_paper_is_false():
     # P(task 0) = 1 at p = 1 and 0 at p = 0 (the single tasks are learned), flat 0.5 in between: not monotone
-    flat = _scratch(_mixing(lambda p: 0.5 if 0 < p < 1 else p), _interp(lambda lam: 0.5 + 0 * lam))
+    flat = _scratch(*_with_copy(lambda p: 0.5 if 0 < p < 1 else p, lambda lam: 0.5 + 0 * lam), COPY)
     assert not flat["scratch_monotone"].holds and not flat["task_vector_interpolation"].holds
-    sigmoid = _scratch(_mixing(lambda p: 1 / (1 + np.exp(-30 * (p - 0.5)))), _interp(lambda lam: 0.9 - 0.9 * lam))
+    sigmoid = _scratch(*_with_copy(lambda p: 1 / (1 + np.exp(-30 * (p - 0.5))), lambda lam: 0.9 - 0.9 * lam), COPY)
     assert sigmoid["scratch_monotone"].holds and not sigmoid["scratch_calibrated"].holds
     assert not sigmoid["task_vector_interpolation"].holds  # P(B) falls with lambda
     mixed = _scratch(_mixing(lambda p: p, one_hot=False), _interp(lambda lam: lam))
@@ -197,14 +238,19 @@ def test_scratch_claims_are_not_measured_on_a_model_stuck_on_a_plateau():
         rows.append(pd.DataFrame({"model": "bias_add_simple", "seed": 0, "p": round(float(p), 2), "p_task0": p0,
                                   "p_task1": p1, "p_other": 1 - p0 - p1, "query_in_demos": seen,
                                   "task0_in_last1": from_task0.astype(int), "task0_in_last3": 0}))
-    plateau = _scratch(pd.concat(rows, ignore_index=True), _interp(lambda lam: 0.1 + 0 * lam))
+    table = pd.concat(rows, ignore_index=True)
+    plateau = _scratch(pd.concat([table, table.assign(model="copy")]), _interp(lambda lam: 0.9 * lam, model="copy"),
+                       COPY)
     assert C.single_task_accuracy(pd.concat(rows)) == 0.0
     assert plateau["scratch_monotone"].holds  # the rule alone passes this model: only the gate stops it
+    assert plateau["task_vector_interpolation"].holds  # so does the interpolation rule
     for cid in ("scratch_monotone", "scratch_calibrated", "per_prompt_one_hot", "task_vector_interpolation"):
         assert _gated(plateau[cid]), cid
         assert "did not learn the single tasks (0;" in records([plateau[cid]], "small")[0]["not_measured"]
     # the ln 10 plateau (every answer 0.1) is gated too, and smoke keeps its verdicts blank without the gate
-    uniform = _scratch(_mixing(lambda p: 0.5, one_hot=False, mass=0.18), _interp(lambda lam: 0.1 + 0 * lam))
+    uniform = _scratch(pd.concat([_mixing(lambda p: 0.5, one_hot=False, mass=0.18),
+                                  _mixing(lambda p: 0.5, one_hot=False, mass=0.18, model="copy")]),
+                       _interp(lambda lam: 0.1 + 0 * lam, model="copy"), COPY)
     assert all(_gated(c) for c in uniform.values())
     assert records([uniform["scratch_monotone"]], "smoke")[0]["not_measured"] is None
 
@@ -239,10 +285,12 @@ def test_task_vector_rise_must_clear_its_spread_over_pairs():
     # mean rise 0.35 > 0.3, but pairs scatter by 0.3: the interval over 4 pairs reaches below 0.3
     lam = np.linspace(0, 1, 11)
     rises = [0.05, 0.65, 0.1, 0.6]
-    noisy = pd.concat([pd.DataFrame({"model": "bias_add_simple", "seed": 0, "pair": i, "lam": lam, "p_b": r * lam,
+    noisy = pd.concat([pd.DataFrame({"model": "copy", "seed": 0, "pair": i, "lam": lam, "p_b": r * lam,
                                      "p_a": 1 - r * lam, "layer": 1}) for i, r in enumerate(rises)])
-    c = _scratch(_mixing(lambda p: p), noisy)["task_vector_interpolation"]
-    assert c.measured["bias_add_simple/s0"]["rise"]["mean"] > C.TV_RISE and not c.holds
+    random_pairs = {"copy": {"task": "copy"}}
+    c = _scratch(_mixing(lambda p: p, model="copy"), noisy, random_pairs)["task_vector_interpolation"]
+    rise = c.measured["copy/s0"]["by_layer"][1]["rise"]
+    assert rise["mean"] > C.TV_RISE and rise["unit"].startswith("pairs") and not c.holds
 
 
 def test_every_seed_must_hold_on_its_own():
@@ -270,7 +318,7 @@ def test_skew_claim_measures_the_leak_to_other_answers():
     # no unskewed model to compare with: no verdict; and no skewed model: no claim
     alone = _scratch(paper, _interp(lambda lam: lam, model="bias_add_simple_9010"), SKEW)
     assert alone["skewed_training_shifts_mass"].holds is None
-    assert _gated(alone["task_vector_interpolation"])  # no unskewed model: its gate has nothing to pass
+    assert alone["task_vector_interpolation"].holds is None  # no unskewed copy model: no verdict
     assert "skewed_training_shifts_mass" not in _scratch(ref, _interp(lambda x: x))
     # the skewed model never learned its single tasks: not measured
     stuck = _mixing(lambda p: 0.5, one_hot=False, mass=0.18, model="bias_add_simple_9010")
@@ -377,27 +425,100 @@ def test_llm_residual_hooks_read_patch_and_leave_the_continuation_alone():
     assert after["copyA"][0] == pytest.approx(plain["copyA"][0], abs=1e-6)  # hooks removed on exit
 
 
-def _llm_tv(p_b, n_queries=8, scatter=0.0):
+def _llm_tv(p_b, n_queries=8, scatter=0.0, layers=(4,)):
     lam = np.linspace(0, 1, 6)
-    layers = pd.DataFrame({"layer": [-1, 4, 8, -1, 4, 8], "task": ["copyA"] * 3 + ["copyB"] * 3,
-                           "prob": [0.01, 0.5, 0.3, 0.01, 0.4, 0.2], "task_a": "copyA", "task_b": "copyB"})
-    interp = pd.concat([pd.DataFrame({"query": i, "lam": lam, "p_b": np.clip(p_b(lam) * (1 + scatter * (i % 2 * 2 - 1)),
-                                                                               0, 1), "layer": 4})
-                        for i in range(n_queries)]).assign(p_a=lambda d: 1 - d.p_b)
-    return layers, interp
+    by_layer = pd.DataFrame({"layer": [-1, 4, 8, -1, 4, 8], "task": ["copyA"] * 3 + ["copyB"] * 3,
+                             "prob": [0.01, 0.5, 0.3, 0.01, 0.4, 0.2], "task_a": "copyA", "task_b": "copyB",
+                             "best_a": 4, "best_b": 4})
+    interp = pd.concat([pd.DataFrame({"query": i, "lam": lam, "layer": layer,
+                                      "p_b": np.clip(p_b(lam) * (1 + scatter * (i % 2 * 2 - 1)), 0, 1)})
+                        for i in range(n_queries) for layer in layers]).assign(p_a=lambda d: 1 - d.p_b)
+    return by_layer, interp
 
 
-def _tv_claim(layers, interp, acc=(1.0, 1.0)):
+def _tv_claim(by_layer, interp, acc=(1.0, 1.0)):
     screen = pd.DataFrame({"task": ["copyA", "copyB"], "greedy_accuracy": list(acc), "kept": [True, True]})
-    return C.llm_task_vector_claim(layers, interp, "m", screen, GATES)
+    return C.llm_task_vector_claim(by_layer, interp, "m", screen, GATES)
 
 
 def test_llm_task_vector_claim_holds_on_a_rise_and_fails_when_flat():
-    assert _tv_claim(*_llm_tv(lambda lam: 0.8 * lam)).holds
+    ok = _tv_claim(*_llm_tv(lambda lam: 0.8 * lam))
+    assert ok.holds and ok.measured["best_layers"] == {"copyA": 4, "copyB": 4}
     assert not _tv_claim(*_llm_tv(lambda lam: 0.2 + 0 * lam)).holds
     assert not _tv_claim(*_llm_tv(lambda lam: 0.8 * (1 - lam))).holds
     # a mean rise of 0.4 from questions that rise by 0.04 or 0.76: the interval over 8 questions is below 0.3
     noisy = _tv_claim(*_llm_tv(lambda lam: 0.4 * lam, scatter=0.9))
-    assert noisy.measured["rise"]["mean"] > C.TV_RISE and not noisy.holds
+    assert noisy.measured["by_layer"][4]["rise"]["mean"] > C.TV_RISE and not noisy.holds
     # the LLM cannot do copyA alone: not measured
     assert _gated(_tv_claim(*_llm_tv(lambda lam: 0.8 * lam), acc=(0.1, 1.0)))
+
+
+def test_llm_task_vector_claim_judges_each_layer_of_the_span_at_a_corrected_level():
+    # three layers between the best ones: flat at 12 and 16, rising at 20 -> holds at layer 20 only
+    by_layer, flat = _llm_tv(lambda lam: 0.1 + 0 * lam, n_queries=32, layers=(12, 16))
+    _, rising = _llm_tv(lambda lam: 0.7 * lam, n_queries=32, layers=(20,))
+    c = _tv_claim(by_layer, pd.concat([flat, rising]))
+    assert c.holds and c.measured["holds_at_layers"] == [20]
+    assert c.measured["interval_level"] == pytest.approx(1 - 0.05 / 3, abs=1e-4)
+    # a rise of 0.35 (s.d. 0.13 over 32 questions) whose 95% interval clears 0.3 but whose corrected one
+    # (3 layers) does not: fails
+    z = np.random.default_rng(0).standard_normal(32)
+    lam = np.linspace(0, 1, 6)
+    rows = [pd.DataFrame({"query": i, "lam": lam, "layer": layer, "p_b": r * lam})
+            for layer in (12, 16, 20) for i, r in enumerate(0.35 + 0.13 * (z - z.mean()) / z.std(ddof=1))]
+    edge = pd.concat(rows).assign(p_a=lambda d: 1 - d.p_b)
+    ends = edge[(edge.layer == 20) & (edge.lam == 1)].p_b.to_numpy()
+    from repro.core.claims import bootstrap_ci
+    assert bootstrap_ci(ends, n=2000)[0] > C.TV_RISE > bootstrap_ci(ends, n=2000, level=1 - 0.05 / 3)[0]
+    assert not _tv_claim(by_layer, edge).holds
+
+
+# ------------------------------------------------------------------------------------------ issue 31: recipe
+def test_curriculum_grows_the_training_prompts_then_holds_them_at_full_length():
+    cur = {"demos_start": 2, "demos_every": 100, "params_start": 3, "params_every": 50}
+    assert [S.examples_at(s, 11, cur) for s in (0, 99, 100, 850, 900, 5000)] == [2, 2, 3, 10, 11, 11]
+    assert [S.params_at(s, 10, cur) for s in (0, 49, 50, 349, 350, 5000)] == [3, 3, 4, 9, 10, 10]
+    assert S.examples_at(0, 11, None) == 11 and S.params_at(7, 10, {"demos_start": 2, "demos_every": 1}) == 10
+    h = D.train_batch("bias_add_simple", 500, 3, torch.Generator().manual_seed(0), n_params=3).params
+    assert set(h.tolist()) == {0, 1, 2}  # the first three tasks only, each drawn
+
+
+def test_training_logs_a_heldout_learning_curve_on_unseen_queries():
+    tokens, answers = S.heldout_prompts("bias_add_simple", 6, 40, seed=3, device="cpu")
+    x, y = _examples("bias_add_simple", tokens, 6)
+    xq = tokens[:, -2]
+    assert len(tokens) == 40 and not (x[..., 0] == xq[:, None]).any()  # the query's input is never a demo's
+    b = (y[:, 0] - x[:, 0, 0]) % 10
+    assert ((xq + b) % 10 == answers).all()  # the answer follows the prompt's own rule
+    cfg = {"batch": 8, "steps": 50, "lr": 1e-3, "weight_decay": 0.0, "warmup": 0, "min_lr_ratio": 1.0,
+           "save_every": 1000, "curriculum": {"demos_start": 2, "demos_every": 10, "params_start": 2,
+                                                         "params_every": 20}, "eval_every": 25, "eval_prompts": 16}
+    _, hist = S.train({"task": "bias_add_simple"}, {"n_layer": 1, "n_head": 1, "d_model": 16}, cfg, 6, seed=0,
+                      device=torch.device("cpu"))
+    assert hist.step.tolist() == [25, 50] and hist.examples.tolist() == [4, 6] and hist.params.tolist() == [3, 4]
+    assert hist.heldout_accuracy.between(0, 1).all()
+
+
+def test_interpolation_patches_each_layer_between_the_two_best_ones():
+    torch.manual_seed(0)
+    model = GPT(S.model_config("copy", 4, {"n_layer": 4, "n_head": 2, "d_model": 16})).eval()
+    g = torch.Generator().manual_seed(0)
+    tv = S.task_vectors(model, "copy", 4, 3, g, "cpu")
+    by_layer = pd.DataFrame({"layer": [-1, 1, 2, 3] * 2, "param": [2] * 4 + [6] * 4,
+                             "p_answer": [0.1, 0.5, 0.2, 0.1, 0.1, 0.1, 0.2, 0.6]})
+    assert S.best_layers(by_layer) == {2: 1, 6: 3} and S.inner_layers(model) == [1, 2, 3]
+    fixed = S.interpolate(model, "copy", tv, by_layer, [(2, 6)], [0, 0.5, 1], 5, g, "cpu")
+    assert sorted(fixed.layer.unique()) == [1, 2, 3] and len(fixed) == 3 * 3 * 5  # layers x lambdas x queries
+    assert fixed["query"].min() == 0 and fixed.p_a.between(0, 1).all()
+    by_layer = pd.concat([by_layer, by_layer.assign(param=by_layer.param + 1)])
+    pairs = S.interpolate(model, "copy", tv, by_layer, [(2, 6), (3, 7)], [0, 1], 5, g, "cpu")
+    assert (pairs["query"] == -1).all() and len(pairs) == 2 * 3 * 2  # pair means: pairs x layers x lambdas
+
+
+def test_llm_uniform_mixture_gets_its_own_prompt_count():
+    from repro.studies.task_superposition import experiments as E
+    cfg = {"model": "tiny-random", "tasks": ["copyA", "copyB"], "screen": {"n_prompts": 1, "min_accuracy": 0.0},
+           "n_demos": 4, "shares": [0, 0.5, 1], "n_prompts": 2, "n_prompts_uniform": 5}
+    mix = E.llm_experiment(cfg, seed=0, device="cpu")["mixing"]
+    counts = mix[mix.answer == "copyA"].groupby("p").prompt.nunique().to_dict()
+    assert counts == {0.0: 2, 0.5: 5, 1.0: 2}

@@ -3,6 +3,8 @@
 # tasks it passes alone -> figures, claims.
 
 TS_MODELS = study_cfg("task_superposition", "scratch", "models")
+# the study's own seeds (3 at small: issue 31)
+TS_SEEDS = study_cfg("task_superposition", "seeds")
 
 
 TS_SCRATCH = study_cfg("task_superposition", "scratch")
@@ -150,9 +152,9 @@ TS_EVAL = {
     kind: expand(
         f"{RESULTS}/task_superposition/metrics/{kind}_{{model}}_s{{seed}}.parquet",
         model=sorted(TS_MODELS),
-        seed=SEEDS,
+        seed=TS_SEEDS,
     )
-    for kind in ("mixing", "tv_layers", "tv_interp")
+    for kind in ("mixing", "tv_layers", "tv_interp", "train")
 }
 
 
@@ -179,6 +181,11 @@ rule task_superposition_figures:
             caption="../report/task_superposition/task_vector_interpolation.rst",
             category="task_superposition",
         ),
+        learning=report(
+            results_path("task_superposition/figures/learning_curves.png"),
+            caption="../report/task_superposition/learning_curves.rst",
+            category="task_superposition",
+        ),
         llm=report(
             results_path("task_superposition/figures/llm_mixing.png"),
             caption="../report/task_superposition/llm_mixing.rst",
@@ -197,6 +204,7 @@ rule task_superposition_figures:
     params:
         specs=TS_MODELS,
         model=study_cfg("task_superposition", "llm", "model"),
+        gate=study_cfg("task_superposition", "gates", "scratch_single_task_accuracy"),
         scale=SCALE,
         seed_set=SEED_SET,
     message:

@@ -16,6 +16,8 @@ with Job(snakemake) as job:
     save_figure(figures.scratch_per_prompt(mixing), o.per_prompt, job.prov)
     save_figure(figures.task_vector_interpolation(pd.concat([read_parquet(p) for p in i.tv_layers]),
                                                   pd.concat([read_parquet(p) for p in i.tv_interp])), o.tv, job.prov)
+    history = pd.concat([read_parquet(p) for p in i.train])
+    save_figure(figures.learning_curves(history, snakemake.params.gate), o.learning, job.prov)
     save_figure(figures.llm_mixing(read_parquet(i.llm), snakemake.params.model), o.llm, job.prov)
     save_figure(figures.llm_task_vectors(read_parquet(i.llm_tv_layers), read_parquet(i.llm_tv_interp),
                                          snakemake.params.model), o.llm_tv, job.prov)

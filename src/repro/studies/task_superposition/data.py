@@ -58,9 +58,12 @@ def _answers(task: str, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     return x.gather(1, h[:, None])[:, 0]
 
 
-def draw_params(task: str, n: int, g: torch.Generator, device, skew=None) -> torch.Tensor:
-    """(n,) hidden parameters, uniform or skewed between the two halves of the parameter range."""
+def draw_params(task: str, n: int, g: torch.Generator, device, skew=None, limit: int | None = None) -> torch.Tensor:
+    """(n,) hidden parameters, uniform or skewed between the two halves of the parameter range; `limit` (a
+    curriculum) draws uniformly from the first `limit` parameters only."""
     size = TASKS[task]
+    if limit is not None and limit < size:
+        return torch.randint(0, limit, (n,), generator=g, device=device)
     if skew is None:
         return torch.randint(0, size, (n,), generator=g, device=device)
     half = size // 2
@@ -85,8 +88,9 @@ class TrainBatch:
     params: torch.Tensor  # (B,) the hidden parameter of each (single-task) prompt
 
 
-def train_batch(task: str, batch: int, n_demos: int, g: torch.Generator, device="cpu", skew=None) -> TrainBatch:
-    h = draw_params(task, batch, g, device, skew)
+def train_batch(task: str, batch: int, n_demos: int, g: torch.Generator, device="cpu", skew=None,
+                n_params: int | None = None) -> TrainBatch:
+    h = draw_params(task, batch, g, device, skew, n_params)
     x = _inputs(task, batch * n_demos, g, device).view(batch, n_demos, -1)
     y = _answers(task, x.reshape(batch * n_demos, -1), h.repeat_interleave(n_demos)).view(batch, n_demos)
     seq = _render(task, x, y)

@@ -22,9 +22,11 @@ def evaluate_scratch(model, spec: dict, cfg: dict, *, seed: int, device) -> dict
     mixing = S.mixing_table(model, spec, n_demos, test["ps"], test["n_prompts"], g, device)
     tv = S.task_vectors(model, spec["task"], n_demos, tvc["n_prompts"], g, device)
     by_layer = S.patch_by_layer(model, spec["task"], tv, tvc["n_queries"], g, device)
-    layer = S.best_layer(by_layer)
-    interp = S.interpolate(model, spec["task"], tv, layer, tvc["n_pairs"], np.linspace(0, 1, tvc["n_lambdas"]),
-                           tvc["n_queries"], g, device).assign(layer=layer)
+    # the co-author's pair (copy: j = 2 against 6) when the spec fixes one, else random pairs
+    pairs = ([tuple(spec["test_pair"])] if spec.get("test_pair") else
+             S.D.pair_params(spec["task"], tvc["n_pairs"], g, device).tolist())
+    interp = S.interpolate(model, spec["task"], tv, by_layer, pairs, np.linspace(0, 1, tvc["n_lambdas"]),
+                           tvc["n_queries"], g, device)
     return {"mixing": mixing, "tv_layers": by_layer, "tv_interp": interp}
 
 
@@ -60,7 +62,7 @@ def llm_experiment(cfg: dict, *, seed: int, device) -> dict[str, pd.DataFrame]:
     kept = [t for t in cfg["tasks"] if acc.get(t, 0.0) >= screen["min_accuracy"]]
     print(f"[task_superposition] single-task greedy accuracy: {acc.round(3).to_dict()}; kept {kept}", file=sys.stderr)
 
-    plans = []  # (family, mixture label, tasks, counts, share of the first task)
+    plans = []  # (family, mixture label, tasks, counts, share of the first task, prompts)
     for family in L.FAMILIES:
         ts = [t for t in kept if L.TASK_FAMILY[t] == family]
         if len(ts) < 2:
@@ -69,15 +71,19 @@ def llm_experiment(cfg: dict, *, seed: int, device) -> dict[str, pd.DataFrame]:
             k0 = round(p * n_demos)
             if abs(k0 - p * n_demos) > 1e-9:
                 raise ValueError(f"llm.shares: {p} of {n_demos} demos is not a whole number of demos")
-            plans.append((family, "pair", ts[:2], [k0, n_demos - k0], float(p)))
+            # the uniform mixture of a two-task family (judged by llm_superposition) gets its own prompt count
+            uniform = len(ts) == 2 and k0 * 2 == n_demos
+            n = cfg.get("n_prompts_uniform", cfg["n_prompts"]) if uniform else cfg["n_prompts"]
+            plans.append((family, "pair", ts[:2], [k0, n_demos - k0], float(p), n))
         if len(ts) > 2:
             if n_demos % len(ts):
                 raise ValueError(f"llm.n_demos = {n_demos} cannot be split evenly among {len(ts)} tasks")
-            plans.append((family, "uniform", ts, [n_demos // len(ts)] * len(ts), 1.0 / len(ts)))
+            plans.append((family, "uniform", ts, [n_demos // len(ts)] * len(ts), 1.0 / len(ts),
+                          cfg.get("n_prompts_uniform", cfg["n_prompts"])))
     rows = []
-    bar = tqdm(total=len(plans) * cfg["n_prompts"], desc="llm mixtures", file=sys.stderr, mininterval=5)
-    for family, label, ts, counts, p in plans:
-        for i in range(cfg["n_prompts"]):
+    bar = tqdm(total=sum(plan[-1] for plan in plans), desc="llm mixtures", file=sys.stderr, mininterval=5)
+    for family, label, ts, counts, p, n in plans:
+        for i in range(n):
             pr = L.mixed_prompt(ts, counts, rng, pool)
             rows += _score_rows(model, encode, pr, device, family=family, mixture=label, tasks="+".join(ts),
                                 p=p, prompt=i)
@@ -93,19 +99,26 @@ def llm_experiment(cfg: dict, *, seed: int, device) -> dict[str, pd.DataFrame]:
 
 
 def llm_task_vector_experiment(cfg: dict, tv: dict, *, seed: int, device) -> dict[str, pd.DataFrame]:
-    """Task vectors of the first two tasks of `tv.tasks` at each layer of `tv.layers`, patched into zero-shot
-    questions: P(answer) per layer, then along lam at the best layer."""
+    """Task vectors of the two tasks of `tv.tasks` at each layer of `tv.layers`, patched into zero-shot
+    questions: P(answer) per layer and task, which picks each task's best layer; then, on fresh questions, the
+    interpolation from A's vector to B's at every swept layer from one best layer to the other (inclusive),
+    each layer patched alone (the co-author's protocol)."""
     model, encode = L.load(cfg["model"], device, cfg.get("dtype", "float32"))
     rng, pool = random.Random(seed + 1), L.words()
     a, b = tv["tasks"]
     vecs = L.llm_task_vectors(model, encode, [a, b], tv["layers"], tv["n_prompts"], cfg["n_demos"], rng, pool, device)
-    queries = []
-    for _ in range(tv["n_queries"]):
-        q, item = L.question(L.TASK_FAMILY[a], rng, pool)
-        queries.append((q, {a: L.answer(a, item), b: L.answer(b, item)}))
+
+    def questions(n):
+        out = []
+        for _ in range(n):
+            q, item = L.question(L.TASK_FAMILY[a], rng, pool)
+            out.append((q, {a: L.answer(a, item), b: L.answer(b, item)}))
+        return out
+
+    select, judge = questions(tv["n_queries"]), questions(tv["n_queries"])  # layers are chosen on other questions
     rows = []
     with L.ResidualHooks(model) as hooks:
-        for i, (q, ans) in enumerate(tqdm(queries, desc="llm task vectors by layer", file=sys.stderr, mininterval=5)):
+        for i, (q, ans) in enumerate(tqdm(select, desc="llm task vectors by layer", file=sys.stderr, mininterval=5)):
             base = L.score(model, encode, q, ans, device)
             rows += [{"layer": -1, "task": t, "query": i, "prob": float(np.exp(base[t][0]))} for t in (a, b)]
             for layer in tv["layers"]:
@@ -113,12 +126,22 @@ def llm_task_vector_experiment(cfg: dict, tv: dict, *, seed: int, device) -> dic
                     s = L.patched_score(model, encode, hooks, q, {t: ans[t]}, {layer: vecs[t][layer]}, device)
                     rows.append({"layer": layer, "task": t, "query": i, "prob": float(np.exp(s[t][0]))})
         by_layer = pd.DataFrame(rows)
-        best = int(by_layer[by_layer.layer >= 0].groupby("layer").prob.mean().idxmax())
+        best = best_layers(by_layer)
+        span = [layer for layer in tv["layers"] if min(best.values()) <= layer <= max(best.values())]
         rows = []
-        for i, (q, ans) in enumerate(queries):
-            for lam in np.linspace(0, 1, tv["n_lambdas"]):
-                v = float(lam) * vecs[b][best] + (1 - float(lam)) * vecs[a][best]
-                s = L.patched_score(model, encode, hooks, q, ans, {best: v}, device)
-                rows.append({"query": i, "lam": float(lam), "p_a": float(np.exp(s[a][0])),
-                             "p_b": float(np.exp(s[b][0])), "layer": best})
-    return {"tv_layers": by_layer.assign(task_a=a, task_b=b), "tv_interp": pd.DataFrame(rows).assign(task_a=a, task_b=b)}
+        for layer in span:
+            for i, (q, ans) in enumerate(tqdm(judge, desc=f"llm interpolation at layer {layer}", file=sys.stderr,
+                                              mininterval=5)):
+                for lam in np.linspace(0, 1, tv["n_lambdas"]):
+                    v = float(lam) * vecs[b][layer] + (1 - float(lam)) * vecs[a][layer]
+                    s = L.patched_score(model, encode, hooks, q, ans, {layer: v}, device)
+                    rows.append({"query": i, "lam": float(lam), "p_a": float(np.exp(s[a][0])),
+                                 "p_b": float(np.exp(s[b][0])), "layer": layer})
+    return {"tv_layers": by_layer.assign(task_a=a, task_b=b, best_a=best[a], best_b=best[b]),
+            "tv_interp": pd.DataFrame(rows).assign(task_a=a, task_b=b)}
+
+
+def best_layers(by_layer: pd.DataFrame) -> dict:
+    """{task: the layer whose patched vector gives that task's answer the highest mean zero-shot probability}."""
+    patched = by_layer[by_layer.layer >= 0]
+    return {t: int(g.groupby("layer").prob.mean().idxmax()) for t, g in patched.groupby("task")}

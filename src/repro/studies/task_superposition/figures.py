@@ -32,6 +32,38 @@ def scratch_mixing(mixing: pd.DataFrame, specs: dict):
     return fig
 
 
+def learning_curves(history: pd.DataFrame, gate: float | None = None):
+    """Held-out single-task accuracy and training loss against the step, one line per model and seed."""
+    models = sorted(history.model.unique())
+    fig, axes = plt.subplots(len(models), 2, figsize=(11, 3.8 * len(models)), squeeze=False)
+    for (acc, loss), m in zip(axes, models):
+        h = history[history.model == m]
+        for i, (seed, g) in enumerate(h.groupby("seed")):
+            if "heldout_accuracy" in g and g.heldout_accuracy.notna().any():
+                e = g.dropna(subset=["heldout_accuracy"])
+                acc.plot(e.step, e.heldout_accuracy, "-", color=f"C{i}", label=f"seed {int(seed)}")
+            loss.plot(g.step, g.loss, "-", color=f"C{i}", lw=0.9, label=f"seed {int(seed)}")
+        if gate is not None:
+            acc.axhline(gate, ls="--", color="k", lw=0.8, label=f"gate {gate:g}")
+        acc.set(title=f"{m}: held-out single-task accuracy", xlabel="training step", ylabel="accuracy",
+                ylim=(-0.02, 1.02))
+        acc.legend(fontsize=8)
+        loss.axhline(np.log(10), ls=":", color="k", lw=0.8, label="ln 10")
+        loss.set(title=f"{m}: training loss (answer characters)", xlabel="training step", ylabel="cross-entropy")
+        if "examples" in h and h.examples.notna().any():  # the curriculum: examples per prompt / tasks drawn
+            e = h[h.seed == h.seed.min()].dropna(subset=["examples"])
+            ramp = e[(e.examples.diff() != 0) | (e.params.diff() != 0)] if "params" in e else e
+            ramp = ramp.iloc[:: max(1, len(ramp) // 6)]
+            twin = loss.twiny()
+            twin.set_xlim(loss.get_xlim())
+            twin.set_xticks(ramp.step.to_numpy(), [f"{int(a)}/{int(b)}" for a, b in
+                                                   zip(ramp.examples, ramp.get("params", ramp.examples))], fontsize=7)
+            twin.set_xlabel("curriculum: examples per training prompt / tasks drawn", fontsize=8)
+        loss.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def scratch_per_prompt(mixing: pd.DataFrame):
     models = sorted(mixing.model.unique())
     fig, axes = plt.subplots(len(models), 3, figsize=(13, 3.8 * len(models)), squeeze=False)
@@ -64,11 +96,11 @@ def task_vector_interpolation(by_layer: pd.DataFrame, interp: pd.DataFrame):
     a.set(title="zero-shot query with a task vector patched in", xlabel="layer (residual entering it)",
           ylabel="P(the vector's task answer)")
     a.legend(fontsize=8)
-    for m, g in interp.groupby("model"):
+    for i, ((m, layer), g) in enumerate(interp.groupby(["model", "layer"])):
         c = g.groupby("lam")[["p_a", "p_b"]].mean()
-        b.plot(c.index, c.p_a, "o-", label=f"{m}: P(A answer)")
-        b.plot(c.index, c.p_b, "s-", label=f"{m}: P(B answer)")
-    b.set(title="lam tv_B + (1 - lam) tv_A (mean over task pairs)", xlabel="lam", ylabel="probability")
+        b.plot(c.index, c.p_a, "o--", color=f"C{i}", label=f"{m}, layer {int(layer)}: P(A answer)")
+        b.plot(c.index, c.p_b, "s-", color=f"C{i}", label=f"{m}, layer {int(layer)}: P(B answer)")
+    b.set(title="lam tv_B + (1 - lam) tv_A (mean over pairs, seeds)", xlabel="lam", ylabel="probability")
     b.legend(fontsize=8)
     return fig
 
@@ -104,10 +136,11 @@ def llm_task_vectors(by_layer: pd.DataFrame, interp: pd.DataFrame, model: str):
     a.set(title=f"{model}: zero-shot question, task vector patched", xlabel="decoder layer (resid_post)",
           ylabel="P(the vector's task answer)")
     a.legend(fontsize=8)
-    c = interp.groupby("lam")[["p_a", "p_b"]].mean()
-    b.plot(c.index, c.p_a, "o-", label=f"P({a_task} answer)")
-    b.plot(c.index, c.p_b, "s-", label=f"P({b_task} answer)")
-    b.set(title=f"lam tv_{b_task} + (1 - lam) tv_{a_task}, layer {int(interp.layer.iloc[0])}", xlabel="lam",
+    for i, (layer, g) in enumerate(interp.groupby("layer")):
+        c = g.groupby("lam")[["p_a", "p_b"]].mean()
+        b.plot(c.index, c.p_a, "o--", color=f"C{i}", label=f"layer {int(layer)}: P({a_task})")
+        b.plot(c.index, c.p_b, "s-", color=f"C{i}", label=f"layer {int(layer)}: P({b_task})")
+    b.set(title=f"lam tv_{b_task} + (1 - lam) tv_{a_task}, layers between the best ones", xlabel="lam",
           ylabel="mean probability")
-    b.legend(fontsize=8)
+    b.legend(fontsize=7)
     return fig

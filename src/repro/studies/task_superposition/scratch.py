@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from repro.core.train import TrainConfig, fit
+from repro.core.train import TrainConfig, fit, step_of
 from repro.models.gpt import GPT, GPTConfig
 from repro.studies.task_superposition import data as D
 
@@ -26,21 +26,72 @@ def answer_loss(model, b: D.TrainBatch) -> torch.Tensor:
     return F.cross_entropy(logits[b.mask].float(), b.targets[b.mask])
 
 
+def examples_at(step: int, n_examples: int, curriculum: dict | None) -> int:
+    """Examples per training prompt at `step`: with a curriculum {demos_start, demos_every} (Garg et al.'s, over
+    the number of demos), `demos_start` examples at step 0 and one more every `demos_every` steps, up to
+    `n_examples`."""
+    if not curriculum or not curriculum.get("demos_start"):
+        return n_examples
+    return min(n_examples, int(curriculum["demos_start"]) + step // int(curriculum["demos_every"]))
+
+
+def params_at(step: int, n_params: int, curriculum: dict | None) -> int:
+    """Hidden parameters (tasks) drawn at `step`: with a curriculum {params_start, params_every} (over the
+    range of the task family, as Garg et al. grow the function class), the first `params_start` at step 0 and
+    one more every `params_every` steps, up to all `n_params`."""
+    if not curriculum or not curriculum.get("params_start"):
+        return n_params
+    return min(n_params, int(curriculum["params_start"]) + step // int(curriculum["params_every"]))
+
+
+@torch.no_grad()
+def heldout_accuracy(model, tokens: torch.Tensor, answers: torch.Tensor) -> float:
+    """Share of held-out single-task prompts answered with the task's answer above half the mass."""
+    probs = last_probs(model, tokens)
+    return float((probs.gather(1, answers[:, None])[:, 0] > 0.5).float().mean())
+
+
+def heldout_prompts(task: str, n_demos: int, n: int, seed: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """n single-task prompts (random hidden parameters) whose query input is not among the demos: the gate's
+    held-out set, drawn from the job's seed (its own stream, seed * 1_000_003 - 1, never a training step's)."""
+    g = torch.Generator(device=device).manual_seed(seed * 1_000_003 - 1)
+    keep_t, keep_a = [], []
+    while sum(len(t) for t in keep_t) < n:
+        tp = D.single_task_prompts(task, D.draw_params(task, 4 * n, g, device), n_demos, g)
+        fresh = ~tp.query_in_demos
+        keep_t.append(tp.tokens[fresh])
+        keep_a.append(tp.answers[fresh, 0])
+    return torch.cat(keep_t)[:n], torch.cat(keep_a)[:n]
+
+
 def train(spec: dict, model_cfg: dict, train_cfg: dict, n_demos: int, *, seed: int, device, state_path=None,
           run_hash: str = "", desc: str = "task_superposition") -> tuple[GPT, pd.DataFrame]:
-    """spec: {task, skew}. Returns the trained model and its loss history."""
+    """spec: {task, skew}. Returns the trained model and its history: the loss every 25 steps and, every
+    `eval_every` steps, `heldout_accuracy` on `eval_prompts` single-task prompts with unseen query inputs."""
     torch.manual_seed(seed)
     task, skew = spec["task"], spec.get("skew")
     train_cfg = {**train_cfg, **spec.get("train", {})}  # a model may override steps or batch
     model = GPT(model_config(task, n_demos, model_cfg))
-    batch = train_cfg["batch"]
+    batch, curriculum = train_cfg["batch"], train_cfg.get("curriculum")
     tc = TrainConfig(steps=train_cfg["steps"], lr=train_cfg["lr"], weight_decay=train_cfg["weight_decay"],
                      warmup=train_cfg["warmup"], min_lr_ratio=train_cfg.get("min_lr_ratio", 0.1),
                      save_every=train_cfg["save_every"], compile=train_cfg.get("compile", False),
                      grad_clip=train_cfg.get("grad_clip", 1.0))
-    history = fit(model, lambda g: D.train_batch(task, batch, n_demos + 1, g, device, skew), answer_loss, tc,
-                  seed=seed, device=device, state_path=state_path, run_hash=run_hash, samples_per_batch=batch,
-                  desc=desc)
+
+    def batch_fn(g):
+        step = step_of(g, seed)
+        return D.train_batch(task, batch, examples_at(step, n_demos + 1, curriculum), g, device, skew,
+                             params_at(step, D.TASKS[task], curriculum))
+
+    evaluate, eval_every = None, train_cfg.get("eval_every")
+    if eval_every:
+        tokens, answers = heldout_prompts(task, n_demos, train_cfg.get("eval_prompts", 256), seed, device)
+        evaluate = lambda m: {"heldout_accuracy": heldout_accuracy(m, tokens, answers)}  # noqa: E731
+    history = fit(model, batch_fn, answer_loss, tc, seed=seed, device=device, state_path=state_path,
+                  run_hash=run_hash, samples_per_batch=batch, desc=desc, evaluate=evaluate, eval_every=eval_every)
+    if curriculum:
+        history["examples"] = [examples_at(int(s) - 1, n_demos + 1, curriculum) for s in history.step]
+        history["params"] = [params_at(int(s) - 1, D.TASKS[task], curriculum) for s in history.step]
     return model, history
 
 
@@ -98,9 +149,16 @@ def _answer_under(task: str, x: torch.Tensor, h: int) -> torch.Tensor:
     return D._answers(task, x, torch.full((len(x),), h, device=x.device))
 
 
+def inner_layers(model: GPT) -> list[int]:
+    """The residual boundaries between blocks (1 .. n_layer - 1): patching the embedding changes the query's
+    own token, and the last boundary (n_layer) is the output residual, where a vector fixes the answer."""
+    return list(range(1, model.cfg.n_layer))
+
+
 @torch.no_grad()
 def patch_by_layer(model: GPT, task: str, tv: torch.Tensor, n_queries: int, g, device) -> pd.DataFrame:
-    """Zero-shot `x>` with the residual at `>` replaced by a task's vector: P(that task's answer) per layer."""
+    """Zero-shot `x>` with the residual at `>` replaced by a task's vector: P(that task's answer) per inner
+    layer and hidden parameter."""
     x = D.zero_shot_queries(task, n_queries, g, device)
     tokens, rows = zero_shot_tokens(task, x), []
     pos = tokens.shape[1] - 1
@@ -108,31 +166,40 @@ def patch_by_layer(model: GPT, task: str, tv: torch.Tensor, n_queries: int, g, d
     for h in range(tv.shape[0]):
         ans = _answer_under(task, x, h)
         rows.append({"layer": -1, "param": h, "p_answer": float(base.gather(1, ans[:, None]).mean())})
-        for layer in range(1, model.cfg.n_layer + 1):
+        for layer in inner_layers(model):
             probs = last_probs(model, tokens, patch={layer: (pos, tv[h, layer])})
             rows.append({"layer": layer, "param": h, "p_answer": float(probs.gather(1, ans[:, None]).mean())})
     return pd.DataFrame(rows)  # layer -1: no patch (the zero-shot baseline)
 
 
+def best_layers(by_layer: pd.DataFrame) -> dict[int, int]:
+    """{hidden parameter: the inner layer where its vector gives its answer the highest zero-shot P}."""
+    patched = by_layer[by_layer.layer >= 1]
+    return {int(h): int(g.set_index("layer").p_answer.idxmax()) for h, g in patched.groupby("param")}
+
+
 @torch.no_grad()
-def interpolate(model: GPT, task: str, tv: torch.Tensor, layer: int, n_pairs: int, lambdas, n_queries: int,
+def interpolate(model: GPT, task: str, tv: torch.Tensor, by_layer: pd.DataFrame, pairs, lambdas, n_queries: int,
                 g, device) -> pd.DataFrame:
-    """tv = lam * tv_B + (1 - lam) * tv_A patched at `layer`: mean P(A answer), P(B answer) per lambda."""
-    pairs = D.pair_params(task, n_pairs, g, device).tolist()
-    rows = []
+    """For each task pair (A, B), tv = lam * tv_B + (1 - lam) * tv_A patched at each inner layer from A's best
+    layer to B's (inclusive), one layer at a time (the co-author's protocol). One row per (pair, layer, lam)
+    with the mean P(A answer), P(B answer) over fresh zero-shot queries; with a single pair, one row per query
+    too (`query`; -1 marks a mean), so the queries are the unit."""
+    best, rows = best_layers(by_layer), []
     for i, (a, b) in enumerate(pairs):
         x = D.zero_shot_queries(task, n_queries, g, device)
         tokens = zero_shot_tokens(task, x)
         ans_a, ans_b = _answer_under(task, x, a), _answer_under(task, x, b)
-        for lam in lambdas:
-            v = float(lam) * tv[b, layer] + (1 - float(lam)) * tv[a, layer]
-            probs = last_probs(model, tokens, patch={layer: (tokens.shape[1] - 1, v)})
-            rows.append({"pair": i, "param_a": a, "param_b": b, "lam": float(lam),
-                         "p_a": float(probs.gather(1, ans_a[:, None]).mean()),
-                         "p_b": float(probs.gather(1, ans_b[:, None]).mean())})
+        lo, hi = sorted((best[a], best[b]))
+        for layer in range(lo, hi + 1):
+            for lam in lambdas:
+                v = float(lam) * tv[b, layer] + (1 - float(lam)) * tv[a, layer]
+                probs = last_probs(model, tokens, patch={layer: (tokens.shape[1] - 1, v)})
+                pa, pb = probs.gather(1, ans_a[:, None])[:, 0], probs.gather(1, ans_b[:, None])[:, 0]
+                head = {"pair": i, "param_a": a, "param_b": b, "layer": layer, "lam": float(lam)}
+                if len(pairs) == 1:
+                    rows += [{**head, "query": q, "p_a": float(u), "p_b": float(w)}
+                             for q, (u, w) in enumerate(zip(pa.tolist(), pb.tolist()))]
+                else:
+                    rows.append({**head, "query": -1, "p_a": float(pa.mean()), "p_b": float(pb.mean())})
     return pd.DataFrame(rows)
-
-
-def best_layer(by_layer: pd.DataFrame) -> int:
-    patched = by_layer[by_layer.layer >= 1]
-    return int(patched.groupby("layer").p_answer.mean().idxmax())
