@@ -122,6 +122,12 @@ def test_task_il_masking_and_forgetting_on_hand_made_matrices():
     assert F.forgetting(acc, 2) == pytest.approx(((0.9 - 0.6) + (0.8 - 0.4)) / 2)
     assert F.forgetting(acc, 1) == pytest.approx(0.4)
     assert np.isnan(F.forgetting(acc, 0))
+    # the repository's: the best includes the final evaluation, so a task that improved forgets nothing
+    up = np.array([[0.5, np.nan, np.nan], [0.7, 0.8, np.nan], [0.9, 0.4, 0.7]])
+    assert F.forgetting(up, 2) == pytest.approx(((0.7 - 0.9) + (0.8 - 0.4)) / 2)  # the brief's: can go negative
+    assert F.forgetting_repo(up, 2) == pytest.approx((0.0 + (0.8 - 0.4)) / 2)
+    assert F.forgetting_repo(acc, 2) == pytest.approx(F.forgetting(acc, 2))  # no task improved: they agree
+    assert np.isnan(F.forgetting_repo(acc, 0))
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -244,6 +250,7 @@ def fake(acc_gain=0.05, dom_gain=0.01, fg_change=-0.05, reservoir_shift=0.0, res
                                      "buffer_rule": m.buffer_rule if m.uses_buffer else "none", "seed": seed,
                                      "after_task": t, "avg_acc": base_acc + g + shift,
                                      "forgetting": 0.3 + (at(fg_change, i) if m.fed_agem else 0.0),
+                                     "forgetting_repo": 0.3 + (at(fg_change, i) if m.fed_agem else 0.0),
                                      "acc_tasks": [0.4] * t + [current if sc == "split" else dom_current],
                                      "steps": 100, "triggered": 40 if m.fed_agem else plain_triggers,
                                      "max_residual": residual if m.fed_agem else 0.0})
@@ -344,7 +351,27 @@ def test_a_diverged_run_fails_rather_than_drops_out():
     df.loc[df["fed_agem"] & (df["scenario"] == "split"), "avg_acc"] = np.nan
     assert verdicts(df)["fedagem_raises_accuracy"] is False
     df = fake()  # one seed of one method is enough
-    df.loc[(df["base"] == "der") & df["fed_agem"] & (df["seed"] == 1), ["avg_acc", "forgetting"]] = np.nan
+    df.loc[(df["base"] == "der") & df["fed_agem"] & (df["seed"] == 1),
+           ["avg_acc", "forgetting", "forgetting_repo"]] = np.nan
     v = verdicts(df)
     assert v["fedagem_raises_accuracy"] is False and v["fedagem_less_forgetting"] is False
     assert v["boundary_free_comparable"] is False
+
+
+def test_forgetting_is_judged_on_the_repositorys_definition_and_the_briefs_reported():
+    df = fake()
+    df["forgetting"] = df["forgetting_repo"] + np.where(df["fed_agem"], 0.05, 0.0)  # the brief's says: more
+    c = {c.id: c for c in C.claims(df, GATES)}["fedagem_less_forgetting"]
+    assert c.holds is True and c.measured["brief_definition"]["would_hold"] is False
+    df = fake(fg_change=0.0)
+    assert {c.id: c for c in C.claims(df, GATES)}["fedagem_less_forgetting"].holds is False
+
+
+def test_gains_largest_in_split_compares_class_il_only_and_is_an_extension():
+    # a Task-IL-only gain (2-way) must not make Split's gain look larger than Domain-IL's
+    df = fake(acc_gain=0.0, dom_gain=0.02)
+    task = (df["scenario"] == "split") & (df["setting"] == "task") & df["fed_agem"]
+    df.loc[task, "avg_acc"] += 0.2
+    c = {c.id: c for c in C.claims(df, GATES)}["gains_largest_in_split"]
+    assert c.kind == "extension" and c.holds is False
+    assert c.measured["split_task_il"]["mean"] > c.measured["split_class_il"]["mean"] + 0.1

@@ -119,7 +119,11 @@ def claims(df: pd.DataFrame, gates: dict) -> list[Claim]:
     def seed_gain(keys):  # per seed: the mean gain over base methods (and settings)
         return pd.concat([gain(f, s, t, b) for s, t in keys for b in bases], axis=1).mean(axis=1, skipna=False)
 
-    g_split = seed_gain(split) if split else None
+    # Split Class-IL only: a 10-way evaluation like Domain-IL's, so the two gains have the same chance level and
+    # headroom; Split Task-IL (2-way, near its ceiling once the tasks are learned) is reported beside
+    class_il = [(s, t) for s, t in split if t == "class"]
+    g_split = seed_gain(class_il) if class_il else None
+    g_task = seed_gain([(s, t) for s, t in split if t == "task"]) if any(t == "task" for _, t in split) else None
     g_dom = {s: seed_gain([(s, t)]) for s, t in domain}
     cmp = {}
     for s, g in g_dom.items():
@@ -134,27 +138,38 @@ def claims(df: pd.DataFrame, gates: dict) -> list[Claim]:
         id="gains_largest_in_split",
         statement="Fed-A-GEM's gains are largest in Class-IL/Task-IL with strongly non-IID clients; Domain-IL "
                   "gains (rotated, permuted) are smaller but not negative",
-        rule="per seed (the unit), the mean gain over base methods on Split (Class-IL and Task-IL pooled) and on each "
-             "Domain-IL scenario; for each Domain-IL scenario: Split minus Domain-IL, its interval (mean -+ 2 "
+        rule="per seed (the unit), the mean gain over base methods on Split Class-IL and on each Domain-IL "
+             "scenario (both 10-way evaluations, the same chance level; Split Task-IL is 2-way and reported "
+             "beside, not compared); for each Domain-IL scenario: Split minus Domain-IL, its interval (mean -+ 2 "
              f"standard errors over seeds) above 0, and the Domain-IL gain's lower end above -{TOLERANCE:g} (not "
              "negative, within the brief's 2-point tolerance). One non-IID level (Dirichlet alpha from the config, "
              "not a sweep). Gate: the base methods learn each task of every scenario while it is current",
-        measured={"split": effect(g_split, UNIT) if g_split is not None else None, **cmp}, holds=ok,
-        figure="fed_agem_summary.png", gates=every_gate,
-        paper_value="largest gains on S-CIFAR-10/100; smaller gains on Rotated/Permuted MNIST"))
+        measured={"split_class_il": effect(g_split, UNIT) if g_split is not None else None,
+                  "split_task_il": effect(g_task, UNIT) if g_task is not None else None, **cmp}, holds=ok,
+        figure="fed_agem_summary.png", gates=every_gate, kind="extension",
+        paper_value="the study brief's reading of the paper (largest gains on S-CIFAR, smaller on Rotated/Permuted "
+                    "MNIST); no table of the paper states this comparison, so it is this project's extension"))
 
     # 3. less forgetting
-    fg = {f"{s}/{t}": {b: _pair(f, s, t, b, "forgetting") for b in bases} for s, t in split}
+    # judged on the official repository's forgetting (best over every evaluation, current one included); the
+    # brief's (best over past evaluations only) is reported beside, with its own verdict
+    fg = {f"{s}/{t}": {b: _pair(f, s, t, b, "forgetting_repo") for b in bases} for s, t in split}
     ok = bool(fg) and all(clearly_below(v) for per in fg.values() for v in per.values())
+    fg_brief = {f"{s}/{t}": {b: _pair(f, s, t, b, "forgetting") for b in bases} for s, t in split}
+    brief_ok = bool(fg_brief) and all(clearly_below(v) for per in fg_brief.values() for v in per.values())
     out.append(Claim(
         id="fedagem_less_forgetting",
         statement="Forgetting with Fed-A-GEM is lower than the base method's, for each base method",
         rule=f"for every base method run ({', '.join(bases)}) on Split (Class-IL and Task-IL): the paired change in "
-             "forgetting (with - without; forgetting = mean over earlier tasks of best past minus final accuracy), "
+             "forgetting (with - without; forgetting as the official repository computes it: mean over earlier "
+             "tasks of the best accuracy over every evaluation, the final one included, minus the final accuracy, "
+             "so never negative; the brief's, best over past evaluations only, is reported beside as "
+             "`brief_definition` with its own verdict), "
              "per seed (the unit); holds when every interval (mean -+ 2 standard errors over seeds) lies below 0 "
              "(the paper's 'less forgetting'; a tie fails). Gate: the base methods learn each Split task while it "
              "is current (forgetting of a task never learned is no forgetting)",
-        measured=fg, holds=ok, figure="fed_agem_summary.png", gates=split_gates,
+        measured={**fg, "brief_definition": {**fg_brief, "would_hold": brief_ok}}, holds=ok,
+        figure="fed_agem_summary.png", gates=split_gates,
         paper_value="lower forgetting with Fed-A-GEM (Table 2 of the paper)"))
 
     # 5. boundary-free buffer

@@ -48,10 +48,19 @@ def average_accuracy(acc: np.ndarray, t: int) -> float:
 
 
 def forgetting(acc: np.ndarray, t: int) -> float:
-    """Mean over tasks j < t of (best accuracy on j after tasks j..t-1) - (accuracy on j after task t); NaN at t=0."""
+    """Mean over tasks j < t of (best accuracy on j after tasks j..t-1) - (accuracy on j after task t); NaN at t=0.
+    The brief's definition: the best is over past evaluations only, so a task that improves gives a negative term."""
     if t == 0:
         return float("nan")
     return float(np.mean([acc[j:t, j].max() - acc[t, j] for j in range(t)]))
+
+
+def forgetting_repo(acc: np.ndarray, t: int) -> float:
+    """The official repository's forgetting: the best is taken over every evaluation of task j up to and
+    including the one after task t, so each term is >= 0 (a task that improves counts as no forgetting)."""
+    if t == 0:
+        return float("nan")
+    return float(np.mean([acc[j:t + 1, j].max() - acc[t, j] for j in range(t)]))
 
 
 # ----------------------------------------------------------------------------------------------- clients
@@ -125,7 +134,7 @@ def summarise(acc: dict, rounds: pd.DataFrame) -> pd.DataFrame:
         for t in range(a.shape[0]):
             p = per_task.loc[t]
             rows.append({"setting": setting, "after_task": t, "avg_acc": average_accuracy(a, t),
-                         "forgetting": forgetting(a, t), "acc_tasks": [float(v) for v in a[t, : t + 1]],
+                         "forgetting": forgetting(a, t), "forgetting_repo": forgetting_repo(a, t), "acc_tasks": [float(v) for v in a[t, : t + 1]],
                          "steps": int(p["steps"]), "triggered": int(p["triggered"]),
                          "trigger_rate": float(p["triggered"] / max(p["steps"], 1)),
                          "max_residual": float(p["max_residual"])})

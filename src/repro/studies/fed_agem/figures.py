@@ -54,7 +54,7 @@ def summary(df: pd.DataFrame):
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     width, m = 0.8 / len(BASES), _main(f)
     for col, ax, ylabel in (("avg_acc", axes[0], "Fed-A-GEM gain in final accuracy"),
-                            ("forgetting", axes[1], "change in forgetting (with - without)")):
+                            ("forgetting_repo", axes[1], "change in forgetting (with - without; repository's definition)")):
         for i, base in enumerate(BASES):
             vals, errs = [], []
             for sc, st in panels:
