@@ -76,6 +76,15 @@ def test_full_finetune_learns_the_answer_and_checkpoints_round_trip(tiny):
         EV.load_arm("tiny-random", lora, {"nope.weight": torch.zeros(1)}, "cpu")
 
 
+def test_one_epoch_shows_every_step_prompts_it_has_not_seen():
+    from repro.core.train import epoch_batch
+
+    # the small and paper recipes (issue 31): n_train = steps x batch, epochs 1
+    steps = FT.n_steps(128, 1, 4)
+    seen = [i for step in range(steps) for i in epoch_batch(128, 4, 0, step)]
+    assert steps == 32 and sorted(seen) == list(range(128))
+
+
 def test_facts_arm_matches_the_kv_token_budget(tiny):
     _, tok = tiny
     dcfg = {"n_train": 4, "n_dicts": 3, "max_token": 1024, "frac_0": 0.05, "frac_top5": 0.03, "facts_docs": 3}
