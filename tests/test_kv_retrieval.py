@@ -76,6 +76,15 @@ def test_full_finetune_learns_the_answer_and_checkpoints_round_trip(tiny):
         EV.load_arm("tiny-random", lora, {"nope.weight": torch.zeros(1)}, "cpu")
 
 
+def test_one_epoch_shows_every_step_prompts_it_has_not_seen():
+    from repro.core.train import epoch_batch
+
+    # the small and paper recipes (issue 31): n_train = steps x batch, epochs 1
+    steps = FT.n_steps(128, 1, 4)
+    seen = [i for step in range(steps) for i in epoch_batch(128, 4, 0, step)]
+    assert steps == 32 and sorted(seen) == list(range(128))
+
+
 def test_facts_arm_matches_the_kv_token_budget(tiny):
     _, tok = tiny
     dcfg = {"n_train": 4, "n_dicts": 3, "max_token": 1024, "frac_0": 0.05, "frac_top5": 0.03, "facts_docs": 3}
@@ -103,7 +112,7 @@ def test_plain_arm_is_evaluated_on_its_own_format_and_overlap_counts_gold_pairs(
         seen.clear()
         table, summary = EV.evaluate_arm(model, tok, arm, ecfg, dcfg, [leak, "no pairs here"])
         assert ("Answer in the following template" in seen[0]) == has_template
-        assert summary["kv_overlap"] == 1 and set(table.task) == {"kv", "mdqa"}
+        assert summary["kv_overlap"] == 1 and set(table.task) == {"kv", "mdqa", "ppl"}
     assert EV.evaluate_arm(model, tok, "template", ecfg, dcfg, [])[1]["kv_overlap"] == 0
 
 
@@ -118,6 +127,31 @@ def test_perplexity_is_exp_of_the_mean_nll(tiny):
     nll = sum(torch.nn.functional.cross_entropy(model(input_ids=c[None, :-1]).logits[0], c[1:], reduction="sum").item()
               for c in chunks)
     assert EV.perplexity(model, tok, text, window=2) == pytest.approx(float(np.exp(nll / (ids.shape[1] - 1))), rel=1e-5)
+
+
+def test_perplexity_terms_by_sentence_add_up_to_the_perplexity(tiny):
+    from repro.studies.kv_retrieval.heldout import HELD_OUT_TEXT
+
+    model, tok = tiny
+    text = HELD_OUT_TEXT[:700]
+    for window in (1024, 64):  # one window, and windows that cut sentences
+        terms = EV.sentence_nll(model, tok, text, window=window)
+        assert len(terms) == len(EV.sentence_starts(text)) > 3 and (terms.tokens > 0).all()
+        assert terms.tokens.sum() == len(tok(text, add_special_tokens=False)["input_ids"]) - 1
+        assert np.exp(terms.nll.sum() / terms.tokens.sum()) == pytest.approx(EV.perplexity(model, tok, text, window),
+                                                                             rel=1e-5)
+    assert EV.sentence_starts("One. Two! Three? Four.") == [0, 4, 9, 16]
+
+
+def test_ratio_bootstrap_resamples_whole_units():
+    from repro.core.claims import bootstrap_ratio_ci
+
+    lo, hi = bootstrap_ratio_ci([1.0, 2.0, 3.0, 4.0], [1.0, 1.0, 1.0, 1.0])
+    assert 1.0 <= lo < 2.5 < hi <= 4.0
+    # a unit with many tokens weighs more: the ratio of sums, not the mean of ratios
+    lo, hi = bootstrap_ratio_ci([0.0, 10.0], [1.0, 100.0])
+    assert 0.0 <= lo and hi <= 0.1 + 1e-12
+    assert np.isnan(bootstrap_ratio_ci([1.0], [1.0])[0])
 
 
 def test_evaluation_and_lora_seeds_come_from_the_config_and_move_with_the_seed_set():
@@ -142,29 +176,32 @@ GATES = {"kv_gain": 0.2, "train_loss_drop": 0.25}
 
 
 def _table(base_pos, ft_pos, plain_pos, kv=(0.1, 0.8, 0.5), ppl=(10.0, 10.2, 10.1), n_q=40, seeds=(0, 1, 2),
-           facts_ppl=None, ppl_jitter=0.02):
+           facts_ppl=None, ppl_spread=0.01, n_sentences=20):
     """Rows with given accuracies: *_pos = accuracy at (first, middle, last); kv = (base, template, plain).
-    Question q is answered when q < accuracy x n_q (the same questions for every arm, as in the pipeline);
-    perplexity varies by +-ppl_jitter x the seed's offset from the middle seed."""
+    Question q is answered when q < accuracy x n_q (the same questions for every arm, as in the pipeline).
+    Perplexity: n_sentences sentences of 25 tokens; a fine-tuned arm's log-perplexity on sentence i is its
+    arm's log(ppl) plus or minus ppl_spread (alternating over sentences)."""
     rows = []
 
-    def add(arm, seed, acc_pos, kv_acc, p):
+    def add(arm, seed, acc_pos, kv_acc, p, spread):
         for where, acc in zip(("first", "middle", "last"), acc_pos):
             ok = np.arange(n_q) < round(acc * n_q)
             rows.extend({"arm": arm, "seed": seed, "task": "mdqa", "dataset": "fictional", "n_docs": 5, "where": where,
                          "qid": q, "correct": float(ok[q]), "perplexity": p, "kv_overlap": 0} for q in range(n_q))
         ok = np.arange(n_q) < round(kv_acc * n_q)
         rows.extend({"arm": arm, "seed": seed, "task": "kv", "dataset": "kv", "n_docs": 4, "where": "", "qid": q,
-                     "correct": float(ok[q]), "value_correct": float(ok[q]), "perplexity": p, "kv_overlap": 0}
-                    for q in range(n_q))
+                     "correct": float(ok[q]), "value_correct": float(ok[q]), "name_correct": float(ok[q]),
+                     "perplexity": p, "kv_overlap": 0} for q in range(n_q))
+        rows.extend({"arm": arm, "seed": seed, "task": "ppl", "dataset": "heldout", "n_docs": 0, "where": "", "qid": i,
+                     "correct": np.nan, "nll": 25 * (np.log(p) + spread * (-1) ** i),
+                     "tokens": 25, "perplexity": p, "kv_overlap": 0} for i in range(n_sentences))
 
-    add("base", -1, base_pos, kv[0], ppl[0])
-    for i, s in enumerate(seeds):
-        j = ppl_jitter * (i - (len(seeds) - 1) / 2)
-        add("template", s, ft_pos, kv[1], ppl[1] + j)
-        add("plain", s, plain_pos, kv[2], ppl[2] + j)
+    add("base", -1, base_pos, kv[0], ppl[0], 0.0)
+    for s in seeds:
+        add("template", s, ft_pos, kv[1], ppl[1], ppl_spread)
+        add("plain", s, plain_pos, kv[2], ppl[2], ppl_spread)
         if facts_ppl is not None:
-            add("facts", s, plain_pos, kv[2], facts_ppl + j)
+            add("facts", s, plain_pos, kv[2], facts_ppl, 0.0)
     return pd.DataFrame(rows)
 
 
@@ -192,6 +229,8 @@ def test_claims_hold_on_the_papers_picture_and_fail_where_it_is_false():
     tie = _claims(_table((0.3, 0.3, 0.3), (0.3, 0.3, 0.3), (0.3, 0.3, 0.3), kv=(0.1, 0.8, 0.8)))
     assert not any(tie[k].holds for k in ("mdqa_middle_gain", "template_beats_plain"))
     assert tie["u_curve_flatter"].holds is None  # base has no U: nothing to flatten, no verdict
+    shallow = _claims(_table((0.8, 0.775, 0.8), (0.8, 0.8, 0.8), (0.8, 0.8, 0.8)))
+    assert shallow["u_curve_flatter"].holds is None  # base's U (0.025) within noise: nothing to flatten
     collapsed = _claims(_table((0.8, 0.4, 0.6), (0.0, 0.0, 0.0), (0.8, 0.5, 0.6)))
     assert not collapsed["u_curve_flatter"].holds  # flat because it fails everywhere
     # the template arm learned retrieval (KV 0.1 -> 0.8) yet MDQA falls in the middle, the curve deepens, the
@@ -210,7 +249,7 @@ def test_claims_on_an_unchanged_model_are_not_measured():
     # the fine-tune changed nothing: every arm answers as base does and the perplexity is base's. The old
     # no_perplexity_drop "held" here (ratio 1.00); now it and every transfer claim is gated
     same = (0.8, 0.4, 0.6)
-    df = _table(same, same, same, kv=(0.0, 0.0, 0.0), ppl=(10.0, 10.0, 10.0), ppl_jitter=0.0)
+    df = _table(same, same, same, kv=(0.0, 0.0, 0.0), ppl=(10.0, 10.0, 10.0), ppl_spread=0.0)
     flat = _history(drop=0.0)
     c = _claims(df, flat)
     assert c["no_perplexity_drop"].holds  # the rule alone passes it: only the gate stops it
@@ -232,11 +271,17 @@ def test_effects_within_noise_do_not_hold():
     # KV accuracy 0.05 above base with a trained fine-tune: the interval over 40 prompts reaches 0
     small_rise = _claims(_table(*GOOD, kv=(0.0, 0.05, 0.0)))
     assert small_rise["kv_accuracy_rises"].measured["gain"]["mean"] > 0 and not small_rise["kv_accuracy_rises"].holds
-    # perplexity 3% worse on average (within 5%) but seeds scatter by +-6%: the bound exceeds 5%
-    noisy = _claims(_table(*GOOD, ppl=(10.0, 10.3, 10.0), ppl_jitter=0.6))
+    # perplexity 3% worse on average (within 5%) but sentences scatter by +-10%: the bound exceeds 5%
+    noisy = _claims(_table(*GOOD, ppl=(10.0, 10.3, 10.0), ppl_spread=0.1, n_sentences=21))
     assert noisy["no_perplexity_drop"].measured["ratio"] < 1.05 and not noisy["no_perplexity_drop"].holds
+    assert noisy["no_perplexity_drop"].measured["vs_base"]["lo"] < -0.05
+    # one training seed: the interval is over the text's sentences, so there is a verdict
     one_seed = _claims(_table(*GOOD, seeds=(0,)), _history(seeds=(0,)))
-    assert one_seed["no_perplexity_drop"].holds is None  # no spread over one seed: no verdict
+    assert one_seed["no_perplexity_drop"].holds
+    assert one_seed["no_perplexity_drop"].measured["vs_base"]["n"] == 20
+    # tables without the per-sentence terms (written before them): no interval, no verdict
+    old = _claims(_table(*GOOD).query("task != 'ppl'"))
+    assert old["no_perplexity_drop"].holds is None
 
 
 def test_intervals_count_prompts_once_and_base_once():

@@ -151,6 +151,21 @@ def bootstrap_ci(values, n: int = 1000, seed: int = 0, level: float = 0.95) -> t
     return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
 
 
+def bootstrap_ratio_ci(num, den, n: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of sum(num) / sum(den) when whole units (num_i, den_i) are resampled, e.g. a text's
+    sentences with their summed log-loss and token counts (a token-weighted mean); NaN for fewer than two units."""
+    import numpy as np
+
+    a, b = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+    if len(a) < 2 or len(a) != len(b):
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(_seeds.shift(seed, _SEED_SET))
+    idx = rng.integers(0, len(a), (n, len(a)))
+    ratios = a[idx].sum(1) / b[idx].sum(1)
+    tail = (1 - level) / 2
+    return float(np.quantile(ratios, tail)), float(np.quantile(ratios, 1 - tail))
+
+
 def use_seed_set(seed_set: int) -> None:
     """Move every bootstrap of this process to `seed_set` (claims adapters call it with the run's set)."""
     global _SEED_SET

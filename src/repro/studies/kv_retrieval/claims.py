@@ -8,7 +8,8 @@ Guards (docs/design.md, "Verdicts"):
 - Units. Every arm answers the same held-out prompts (evaluation draws do not depend on the training seed), so
   the unit of an accuracy interval is the prompt: a fine-tuned arm's correctness is first averaged over its
   seeds, then differenced with base's (evaluated once, never repeated per seed), and the 95% bootstrap resamples
-  prompts. Perplexity is one fixed text per model: its unit is the training seed.
+  prompts. Perplexity is one fixed text per model: its units are the text's sentences (seeds averaged per
+  sentence), so one training seed still gets an interval (over the text, not over seeds).
 - Gates. The transfer, template and perplexity claims presuppose a fine-tune that learned its own task: held-out
   KV accuracy above base by the config's margin (`gates.kv_gain`, on the lower end of the gain's interval).
   `kv_accuracy_rises`, which measures exactly that, is gated instead on the fine-tune having reduced its own
@@ -20,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from repro.core.claims import Claim, Gate, boot_effect, clearly_above, effect, gate, no_worse_than
+from repro.core.claims import Claim, Gate, boot_effect, bootstrap_ratio_ci, clearly_above, gate, no_worse_than
 
 WHERE = ("first", "middle", "last")
 
@@ -67,6 +68,28 @@ def u_depth(acc: pd.DataFrame) -> pd.Series:
     if not set(WHERE) <= set(acc.columns):
         return pd.Series(dtype=float)
     return (acc["first"] + acc["last"]) / 2 - acc["middle"]
+
+
+def text_change(df, arm, ref) -> dict:
+    """1 - perplexity(arm) / perplexity(ref) on the held-out text, from its per-sentence terms (task "ppl": summed
+    NLL and token count per sentence; an arm's seeds averaged per sentence), with a 95% bootstrap over sentences of
+    the token-weighted mean NLL change. Perplexity is one text per model, so with one training seed the sentences
+    are the only units there are: the interval says how much the change varies across the text, not across
+    seeds."""
+    rows = df[df.task == "ppl"] if "nll" in df else df.iloc[:0]
+    a = rows[rows.arm == arm].groupby("qid")[["nll", "tokens"]].mean()
+    b = rows[rows.arm == ref].groupby("qid")[["nll", "tokens"]].mean().reindex(a.index)
+    keep = b.notna().all(axis=1)
+    a, b = a[keep], b[keep]
+    unit = "sentences of the held-out text (arm's seeds averaged)"
+    if len(a) < 2:
+        return {"mean": float("nan"), "se": float("nan"), "lo": float("nan"), "hi": float("nan"), "n": len(a),
+                "unit": unit}
+    d = (a["nll"] - b["nll"]).to_numpy()
+    tokens = b["tokens"].to_numpy()
+    lo, hi = bootstrap_ratio_ci(d, tokens)
+    return {"mean": float(1 - np.exp(d.sum() / tokens.sum())), "se": float("nan"), "lo": float(1 - np.exp(hi)),
+            "hi": float(1 - np.exp(lo)), "n": int(len(a)), "unit": unit}
 
 
 def train_loss_drop(history: pd.DataFrame | None, arm: str) -> float | None:
@@ -179,40 +202,40 @@ def claims(df: pd.DataFrame, n_docs: int, ppl_tolerance: float, acc_tolerance: f
     ppl = df.groupby(["arm", "seed"])["perplexity"].first()
     base_ppl = float(ppl["base"].iloc[0])
     t_ppl = ppl["template"]
-    # per seed, 1 - ppl_arm / ppl_ref: higher is better, "no worse" when its lower end is above -tolerance
-    vs_base = {"mean": float("nan"), "lo": float("nan"), "n": 0}
-    if base_ppl > 0:
-        vs_base = effect(1 - t_ppl.to_numpy() / base_ppl, "training seeds (one held-out text per model)")
+    # 1 - ppl_arm / ppl_ref over the held-out text's sentences: higher is better, "no worse" when its lower end is
+    # above -tolerance
+    vs_base = text_change(df, "template", "base")
     ok = no_worse_than(vs_base, ppl_tolerance)
     facts = None
     if _arm_present(df, "facts"):
-        f_ppl = ppl["facts"]
-        common = t_ppl.index.intersection(f_ppl.index)
-        facts = effect(1 - t_ppl[common].to_numpy() / f_ppl[common].to_numpy(), "training seeds (paired)")
+        facts = text_change(df, "template", "facts")
         ok = ok and no_worse_than(facts, ppl_tolerance)
-    few = len(t_ppl) < 2
     out.append(Claim(
         id="no_perplexity_drop",
         statement="Synthetic key-value fine-tuning does not hurt general ability, unlike fine-tuning on real text",
-        rule="perplexity of a fixed held-out text (departure: instead of TriviaQA/MMLU): per training seed, "
-             "1 - with-template perplexity / base's; its mean - 2 s.e. over seeds is above "
-             f"-{ppl_tolerance} (no more than {ppl_tolerance:.0%} worse, beyond seed noise); where the "
-             "equal-token fictional-facts arm ran (paper scale), the same against that arm, paired by seed; judged "
-             "only on a fine-tune that learned the task (a perplexity that holds because nothing changed says "
-             "nothing); fewer than 2 seeds: no spread, not measured",
+        rule="perplexity of a fixed held-out text (departure: instead of TriviaQA/MMLU): 1 - with-template "
+             "perplexity / base's, the arm's seeds averaged per sentence, with a 95% bootstrap interval over the "
+             f"text's sentences; its lower end is above -{ppl_tolerance} (no more than {ppl_tolerance:.0%} worse, "
+             "beyond the text's own variation); where the equal-token fictional-facts arm ran (paper scale), the "
+             "same against that arm; judged only on a fine-tune that learned the task (a perplexity that holds "
+             "because nothing changed says nothing)",
         measured={"base": base_ppl, "template": float(t_ppl.mean()), "ratio": float(t_ppl.mean()) / base_ppl,
+                  "template_by_seed": [round(float(v), 4) for v in t_ppl],
                   "vs_base": _e(vs_base), "vs_facts": None if facts is None else _e(facts),
                   "facts": float(ppl["facts"].mean()) if facts is not None else None,
                   "plain": float(ppl["plain"].mean()) if _arm_present(df, "plain") else None},
-        holds=None if few else ok,
-        notes="one seed: the perplexity has no spread over seeds" if few else "",
+        holds=ok if vs_base["n"] >= 2 else None,
+        notes="" if vs_base["n"] >= 2 else "no per-sentence terms in the evaluation tables: no interval",
         figure="kv_retrieval_perplexity.png",
         paper_value="Mistral-7B on TriviaQA: no drop after the synthetic fine-tune; real-text baselines -2.3 to -6.2",
         gates=[learned]))
 
     rise = kv_gain(df, "template")
     rows = df[(df.task == "kv") & (df.arm == "template")]
-    value_only = df[df.task == "kv"].groupby("arm")["value_correct"].mean() if "value_correct" in df else {}
+    kv_rows = df[df.task == "kv"]
+    value_only = kv_rows.groupby("arm")["value_correct"].mean() if "value_correct" in df else {}
+    name_only = kv_rows.groupby("arm")["name_correct"].mean() if "name_correct" in df else {}
+    by_count = kv_rows.groupby(["arm", "n_docs"])["correct"].mean()
     out.append(Claim(
         id="kv_accuracy_rises",
         statement="Fine-tuning teaches the retrieval task itself: held-out key-value accuracy rises",
@@ -223,6 +246,12 @@ def claims(df: pd.DataFrame, n_docs: int, ppl_tolerance: float, acc_tolerance: f
                   "template": float(rows["correct"].mean()),
                   "base_value_only": float(value_only.get("base", np.nan)),
                   "template_value_only": float(value_only.get("template", np.nan)),
+                  "base_name_only": float(name_only.get("base", np.nan)),
+                  "template_name_only": float(name_only.get("template", np.nan)),
+                  # a model that writes some dictionary's name at random: 1 / n_dicts, averaged over the prompts
+                  "name_chance": float((1 / rows["n_docs"]).mean()) if len(rows) else None,
+                  "by_dicts": {f"{a}_{n}": round(float(v), 4) for (a, n), v in by_count.items()
+                               if a in ("base", "template")},
                   "overlap": int(df.groupby(["arm", "seed"])["kv_overlap"].first().sum())},
         holds=clearly_above(rise),
         figure="kv_retrieval_kv.png",

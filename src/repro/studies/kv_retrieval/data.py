@@ -168,6 +168,12 @@ def value_correct(example: KVExample, generated: str) -> bool:
     return got is not None and got[0] == example.gold_value
 
 
+def name_correct(example: KVExample, generated: str) -> bool:
+    """The dictionary name alone (chance: 1 / n_dicts for a model that knows the names but not which one)."""
+    got = parse_answer(generated)
+    return got is not None and got[1] == example.gold_dict
+
+
 def counter(tok) -> Callable[[str], int]:
     """Token count of a text under `tok` (no special tokens): the budget check of make_examples."""
     return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])

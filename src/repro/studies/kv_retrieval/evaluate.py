@@ -1,5 +1,5 @@
 """Evaluation of any arm (base included): greedy generation in left-padded batches, held-out key-value accuracy,
-multi-document QA accuracy by gold position, and perplexity on a fixed held-out text.
+multi-document QA accuracy by gold position, and perplexity on a fixed held-out text (with its terms by sentence).
 
 Evaluation sets are drawn from seed eval.seed * 1,000 + n (n: dictionaries or documents; 10,000 + n under the
 default seed set), disjoint from every training seed and the same for every arm, so arms are paired by prompt;
@@ -7,7 +7,9 @@ the held-out KV prompts whose gold key-value pair occurs anywhere in the arm's t
 
 from __future__ import annotations
 
+import bisect
 import math
+import re
 
 import pandas as pd
 import torch
@@ -63,6 +65,36 @@ def perplexity(model, tok, text: str, window: int = 1024, device="cpu") -> float
     return math.exp(nll / n)
 
 
+SENTENCE_END = re.compile(r"(?<=[.!?])(?=\s)")  # a split after the sentence's mark, before the space
+
+
+def sentence_starts(text: str) -> list[int]:
+    """Character offsets at which the sentences of `text` start (the first is 0)."""
+    return [0] + [m.start() for m in SENTENCE_END.finditer(text)]
+
+
+@torch.no_grad()
+def sentence_nll(model, tok, text: str, window: int = 1024, device="cpu") -> pd.DataFrame:
+    """The perplexity's terms by sentence: one row per sentence of `text` with the summed next-token NLL of its
+    tokens (each predicted from everything before it in its window, exactly as `perplexity` scores it) and their
+    count. exp(sum nll / sum tokens) is `perplexity(text)`; the sentences are the units the no-drop claim
+    resamples. A token belongs to the sentence its first character is in; the text's first token has no
+    prediction and is not counted."""
+    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids, starts = enc["input_ids"], sentence_starts(text)
+    unit = [bisect.bisect_right(starts, a) - 1 for a, _ in enc["offset_mapping"]]
+    nll = torch.zeros(len(starts), dtype=torch.float64)
+    count = torch.zeros(len(starts), dtype=torch.long)
+    for s in range(0, len(ids) - 1, window):
+        chunk = torch.tensor(ids[s:s + window + 1], device=device)[None]
+        logits = model(input_ids=chunk[:, :-1]).logits.float()
+        per_token = F.cross_entropy(logits[0], chunk[0, 1:], reduction="none").double().cpu()
+        where = torch.tensor(unit[s + 1:s + chunk.shape[1]])
+        nll.index_add_(0, where, per_token)
+        count.index_add_(0, where, torch.ones_like(where))
+    return pd.DataFrame({"qid": range(len(starts)), "nll": nll.numpy(), "tokens": count.numpy()})
+
+
 def load_arm(source: str, fcfg: dict | None, state: dict | None, device="cpu"):
     """The shared start, with an arm's trained tensors loaded on top (None: the base model)."""
     model, tok = M.load(source, device)
@@ -92,7 +124,8 @@ def evaluate_arm(model, tok, arm: str, ecfg: dict, dcfg: dict, train_prompts: li
                         ecfg["batch"], device, desc=f"{desc} kv{n_dicts}")
         rows += [{"task": "kv", "dataset": "kv", "n_docs": n_dicts, "position": e.position, "where": "", "qid": j,
                   "correct": float(KV.kv_correct(e, o)), "value_correct": float(KV.value_correct(e, o)),
-                  "output": o} for j, (e, o) in enumerate(zip(held, outs))]
+                  "name_correct": float(KV.name_correct(e, o)), "output": o}
+                 for j, (e, o) in enumerate(zip(held, outs))]
     sets = [("fictional", n, QA.fictional_mdqa(ecfg["qa_questions"], n, QA.positions(n, ecfg["positions"]),
                                                 eval_seed(ecfg, n))) for n in ecfg["qa_docs"]]
     for n in ecfg["qa_docs"]:  # the real NQ file, when the user has it (one line says so when absent)
@@ -108,5 +141,9 @@ def evaluate_arm(model, tok, arm: str, ecfg: dict, dcfg: dict, train_prompts: li
                   "qid": it.qid, "correct": QA.best_subspan_em(o, list(it.answers)), "output": o}
                  for it, o in zip(items, outs)]
     ppl = perplexity(model, tok, HELD_OUT_TEXT, device=device)
+    # the perplexity's terms by sentence (task "ppl"): the units of the no-drop claim's interval
+    rows += [{"task": "ppl", "dataset": "heldout", "n_docs": 0, "position": -1, "where": "", "qid": int(r.qid),
+              "correct": float("nan"), "nll": float(r.nll), "tokens": int(r.tokens), "output": ""}
+             for r in sentence_nll(model, tok, HELD_OUT_TEXT, device=device).itertuples()]
     return pd.DataFrame(rows), {"perplexity": ppl, "kv_overlap": overlap}
 
