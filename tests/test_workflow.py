@@ -127,8 +127,10 @@ def test_smoke_run_writes_every_artifact(smoke):
     assert {c["id"] for c in json.loads((kv / "claims.json").read_text())} == {
         "mdqa_middle_gain", "u_curve_flatter", "template_beats_plain", "no_perplexity_drop", "kv_accuracy_rises"}
     ev = pd.read_parquet(kv / "metrics/eval_template_s0.parquet")
-    assert set(ev.task) == {"kv", "mdqa"} and set(ev[ev.task == "mdqa"]["where"]) == {"first", "middle", "last"}
-    assert ev.correct.isin([0.0, 1.0]).all() and (ev.kv_overlap == 0).all() and (ev.perplexity > 1).all()
+    assert set(ev.task) == {"kv", "mdqa", "ppl"} and set(ev[ev.task == "mdqa"]["where"]) == {"first", "middle", "last"}
+    answered, ppl = ev[ev.task != "ppl"], ev[ev.task == "ppl"]  # "ppl": the held-out text's per-sentence terms
+    assert answered.correct.isin([0.0, 1.0]).all() and (ev.kv_overlap == 0).all() and (ev.perplexity > 1).all()
+    assert (ppl.nll > 0).all() and (ppl.tokens > 0).all() and ppl.qid.is_unique
     first = json.loads((kv / "data/train_template_s0.jsonl").read_text().splitlines()[0])
     assert [m["role"] for m in first["messages"]] == ["user", "assistant"]
     assert first["messages"][1]["content"].startswith("The value of key ")
