@@ -47,7 +47,11 @@ def tvp_by_layer(tvp: pd.DataFrame, layers: dict, k: int | None = None):
     axes[0][0].set_ylabel(f"query {metric}")
     if metric == "mse":
         axes[0][0].set_yscale("log")
-    axes[0][-1].legend(fontsize=8)
+    handles = {}  # every line of every panel (the MLP probes are drawn on baselines only)
+    for ax in axes[0]:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    axes[0][-1].legend(handles.values(), handles.keys(), fontsize=8)
     return fig
 
 
