@@ -136,6 +136,39 @@ def test_task_probe_reads_the_task_only_where_it_is_encoded_and_on_held_out_prom
     assert not torch.equal(fit.P, test.P)
     acc = E.task_probe(_OracleModel(), fit, test)
     assert acc[1] == 1.0 and abs(acc[0] - 1 / 7) < 1e-9  # constant features: one class, chance
+    mlp = E.task_probe(_OracleModel(), fit, test, "mlp probe", seed=0)
+    assert mlp[1] == 1.0 and mlp[0] <= 1 / 7 + 1e-6  # the nonlinear readout: the same, and no more from nothing
+    assert mlp == E.task_probe(_OracleModel(), fit, test, "mlp probe", seed=0)  # seeded: deterministic
+    with pytest.raises(ValueError, match="probe"):
+        E.task_probe(_OracleModel(), fit, test, "svm")
+
+
+def test_the_mlp_probe_reads_a_task_a_linear_probe_cannot():
+    """The offset encoded as an XOR-like pattern of two coordinates (no linear separation) is read by the MLP."""
+    ids = torch.arange(2).repeat_interleave(200)
+
+    def feats(n_seed):
+        gg = torch.Generator().manual_seed(n_seed)
+        sign = torch.where(torch.rand(len(ids), generator=gg) < 0.5, -1.0, 1.0)
+        x = torch.randn(len(ids), 2, generator=gg).abs() * sign[:, None]
+        x[:, 1] *= torch.where(ids == 0, 1.0, -1.0)  # class 0: same-sign quadrants, class 1: opposite
+        return x
+
+    xf, xt = feats(1), feats(2)
+    assert E._linear_probe(xf, ids, xt, ids, 0) < 0.7
+    assert E._mlp_probe(xf, ids, xt, ids, 0) > 0.9
+
+
+def test_the_untrained_control_is_the_network_training_started_from():
+    task, m = OFFSET, {"n_layer": 2, "n_head": 2, "d_model": 32}
+    trained, _ = T.train(task, m, {"batch": 4, "steps": 1, "lr": 0.0, "weight_decay": 0.0, "warmup": 0,
+                                   "save_every": 10}, seed=5, device=torch.device("cpu"))
+    init = E.initial_model(trained.cfg.to_dict(), 5)
+    for (name, a), b in zip(trained.state_dict().items(), init.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=name)  # lr 0: the trained weights are the initial ones
+    state = torch.random.get_rng_state()
+    E.initial_model(trained.cfg.to_dict(), 6)
+    assert torch.equal(state, torch.random.get_rng_state())  # the global RNG is untouched
 
 
 def _claim_tables(base_curves, tvp_at_l2=0.98, icl=(1.0, (0.99, 1.0, 1.0)), ood_gain=0.05, seeds=(0, 1, 2), k=8,
@@ -185,7 +218,8 @@ LAYERS = {"baseline": None, "tvp_l2": 2}
 GATES = {"icl_accuracy": 0.9, "tvp_loss_final": 0.6, "tvp_loss_drop": 0.05}
 FLAT = [0.05] * 5
 WEAK = {"per-prompt": FLAT, "task-averaged": [0.05, 0.4, 0.6, 0.5, 0.3], "task-added": FLAT,
-        "linear probe": [0.07, 0.9, 1.0, 1.0, 1.0]}
+        "linear probe": [0.07, 0.9, 1.0, 1.0, 1.0], "mlp probe": [0.07, 0.95, 1.0, 1.0, 1.0],
+        "mlp probe, untrained": [0.07, 0.3, 0.25, 0.25, 0.2]}
 STILL_FALLING = [3.5 - 0.022 * j for j in range(100)]  # 1.3 at the end and still falling: the review's TVP models
 
 
@@ -220,6 +254,28 @@ def test_task_vector_claims_follow_the_protocol_and_fail_where_the_paper_is_wron
     # TVP-loss vector weak at its layer: not strong; OOD worse: not improved
     bad = _claims(WEAK, tvp_at_l2=0.6, ood_gain=-0.05)
     assert not bad["tvp_loss_strong_vectors"].holds and not bad["tvp_loss_improves_ood"].holds
+
+
+def test_the_added_patch_never_carries_emergence_and_strong_vectors_is_a_sanity_check():
+    """Issue 32: the query-preserving added patch has no power (0.08 where per-prompt TVP scored 0.997), so a
+    vector found only by it carries nothing; TVP-loss trains the strong-vector quantity, so that is a sanity check."""
+    added_only = _claims({**WEAK, "task-averaged": FLAT, "task-added": [0.05, 0.4, 0.6, 0.5, 0.3]})
+    e = added_only["task_vectors_emerge"]
+    assert e.measured["rule_by_variant"]["task-added"]["holds"] is True  # reported ...
+    assert e.measured["carried_by"] == [] and e.holds is False  # ... but carries nothing
+    c = _claims(WEAK)
+    assert c["tvp_loss_strong_vectors"].kind == "sanity"
+    assert {x.kind for i, x in c.items() if i != "tvp_loss_strong_vectors"} == {"paper"}
+
+
+def test_probes_report_the_encoding_against_the_untrained_network():
+    p = _claims(WEAK)["task_vectors_emerge"].measured["probes"]
+    assert set(p) == {"linear probe", "mlp probe", "mlp probe, untrained"}
+    assert p["mlp probe"]["best_layer"] == 2 and p["mlp probe"]["accuracy"]["mean"] == pytest.approx(1.0)
+    assert p["mlp probe"]["above_untrained"]["mean"] == pytest.approx(0.75)
+    # probes never decide the verdict: the same tables with probes at chance give the same verdict
+    chance = {**WEAK, "linear probe": [0.07] * 5, "mlp probe": [0.07] * 5}
+    assert _claims(chance)["task_vectors_emerge"].holds is True
 
 
 def test_an_untrained_baseline_makes_its_claims_not_measured():
@@ -300,6 +356,8 @@ def test_emergence_and_strong_vectors_need_their_effect_beyond_seed_noise():
 
 
 def test_ood_claims_need_every_gain_beyond_seed_noise():
+    worse = _claims(WEAK, ood_gain=-0.03)  # the paper wrong: TVP-loss worse out of distribution on every seed
+    assert worse["tvp_loss_improves_ood"].holds is False
     noisy = _claims(WEAK, ood_gain=0.02, ood_noise=0.05)  # +0.02 on average, seeds at -0.03, +0.07, -0.03
     assert noisy["tvp_loss_improves_ood"].holds is False
     assert _claims(WEAK, ood_gain=0.02)["tvp_loss_improves_ood"].holds is True  # the same gain on every seed
@@ -352,9 +410,10 @@ def test_location_claims_measure_context_and_depth_and_fail_when_the_vector_stay
 
 def test_tvp_table_sweeps_every_context_length_and_refuses_untrained_positions():
     model = _model()
-    t = E.tvp_table(model, OFFSET, 4, "cpu", context_ks=[2, 4], seed=0)
+    t = E.tvp_table(model, OFFSET, 4, "cpu", context_ks=[2, 4], seed=0, untrained=_model())
     assert sorted(t.k.unique()) == [2, 4]
-    assert set(t[t.k == 4].vectors) == {"per-prompt", "task-averaged", "task-added", "linear probe"}
+    assert set(t[t.k == 4].vectors) == {"per-prompt", "task-averaged", "task-added", "linear probe", "mlp probe",
+                                        "mlp probe, untrained"}
     assert set(t[t.k == 2].vectors) == {"per-prompt", "task-averaged"}
     assert (t.groupby(["k", "vectors"]).layer.count() == model.cfg.n_layer + 1).all()
     with pytest.raises(ValueError, match="context_ks"):

@@ -73,6 +73,8 @@ def test_smoke_run_writes_every_artifact(smoke):
     sweep = pd.read_parquet(tv / "metrics/tvp_tvp_l1_s0.parquet")
     assert sorted(sweep.layer.unique()) == [0, 1, 2] and sorted(sweep.k.unique()) == [2, 4]
     assert set(sweep[sweep.k == 4].vectors) == {"per-prompt", "task-averaged", "task-added", "linear probe"}
+    base = pd.read_parquet(tv / "metrics/tvp_baseline_s0.parquet")  # the baseline also gets the MLP probes
+    assert {"mlp probe", "mlp probe, untrained"} <= set(base.vectors)
     assert sweep.tvp.between(0, 1).all()
     for fig in ["tvp_by_layer", "tvp_location", "task_vector_pca", "ood_icl"]:
         assert (tv / f"figures/{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

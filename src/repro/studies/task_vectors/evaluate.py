@@ -3,8 +3,8 @@
 TVP variants (the offset family has finitely many tasks): each prompt's own vector theta_l(P) replacing h_l(Z)
 at "->"; the task's mean vector replacing it (the brief's protocol for finite tasks); and a query-preserving
 patch that *adds* the task's mean vector minus the all-task mean to h_l(Z), so Z keeps its own query (from layer 1
-on a replacement also overwrites the query that block 0 copies into "->"). A linear probe reads the task from
-theta_l on held-out prompts. The sweep lives here, not in tvp.py, which training imports: a new evaluation must
+on a replacement also overwrites the query that block 0 copies into "->"). A linear and an MLP probe read the task
+from theta_l on held-out prompts. The sweep lives here, not in tvp.py, which training imports: a new evaluation must
 not retrain the models."""
 
 from __future__ import annotations
@@ -60,23 +60,68 @@ def sweep(model: GPT, b: D.Batch, discrete: bool, vectors: str = "per-prompt") -
     return res
 
 
-@torch.no_grad()
-def task_probe(model: GPT, fit: D.Batch, test: D.Batch) -> list[float]:
-    """Held-out accuracy, per layer, of a linear (multinomial logistic) probe that reads the task from
-    theta_l(P): fitted on the prompts of `fit`, scored on the disjoint prompts of `test`."""
+def _linear_probe(x_fit, y_fit, x_test, y_test, seed: int) -> float:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    probe.fit(x_fit.numpy(), y_fit.numpy())
+    return float(probe.score(x_test.numpy(), y_test.numpy()))
+
+
+MLP_PROBE = {"hidden": 128, "steps": 300, "lr": 1e-2, "weight_decay": 1e-3}  # full-batch Adam, fixed in advance
+
+
+def _mlp_probe(x_fit, y_fit, x_test, y_test, seed: int) -> float:
+    """One hidden ReLU layer on standardised residuals, full-batch AdamW (about a second on one CPU thread; sklearn's
+    MLPClassifier took a minute per model). Initialised from the model's seed."""
+    mu, sd = x_fit.mean(0), x_fit.std(0).clamp_min(1e-6)
+    xf, xt = (x_fit - mu) / sd, (x_test - mu) / sd
+    classes, yf = torch.unique(y_fit, return_inverse=True)
+    with torch.enable_grad():
+        g = torch.Generator().manual_seed(seed)
+        h = MLP_PROBE["hidden"]
+        w1 = (torch.randn(xf.shape[1], h, generator=g) / xf.shape[1] ** 0.5).requires_grad_()
+        w2 = (torch.randn(h, len(classes), generator=g) / h ** 0.5).requires_grad_()
+        b1, b2 = torch.zeros(h, requires_grad=True), torch.zeros(len(classes), requires_grad=True)
+        opt = torch.optim.AdamW([w1, b1, w2, b2], lr=MLP_PROBE["lr"], weight_decay=MLP_PROBE["weight_decay"])
+        for _ in range(MLP_PROBE["steps"]):
+            loss = torch.nn.functional.cross_entropy(torch.relu(xf @ w1 + b1) @ w2 + b2, yf)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    pred = classes[(torch.relu(xt @ w1 + b1) @ w2 + b2).argmax(1)]
+    return float((pred == y_test).float().mean())
+
+
+# readouts of the task from theta_l (held-out accuracy), reported beside TVP; the MLP reads a task that is there
+# but not linearly separable (the paper's "weakly or non-locally encoded" case)
+PROBES = {"linear probe": _linear_probe, "mlp probe": _mlp_probe}
+UNTRAINED = "mlp probe, untrained"  # the MLP probe of the same network at its initialisation: the control
+
+
+def initial_model(gpt_cfg: dict, seed: int) -> GPT:
+    """The network `seed` trained from: training seeds torch and then builds the model (train.train), so the
+    same two steps rebuild its initial weights. The global RNG is left as it was."""
+    from repro.models.gpt import GPTConfig
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return GPT(GPTConfig(**gpt_cfg)).eval()
+
+
+@torch.no_grad()
+def task_probe(model: GPT, fit: D.Batch, test: D.Batch, kind: str = "linear probe", seed: int = 0) -> list[float]:
+    """Held-out accuracy, per layer, of a probe (PROBES) that reads the task from theta_l(P): fitted on the
+    prompts of `fit`, scored on the disjoint prompts of `test`."""
+    if kind not in PROBES:
+        raise ValueError(f"task_vectors: probe must be one of {tuple(PROBES)}, got {kind!r}")
     layers = list(range(model.cfg.n_layer + 1))
     _, tf = icl_forward(model, fit, layers)
     _, tt = icl_forward(model, test, layers)
-    out_ = []
-    for layer in layers:
-        probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-        probe.fit(tf[layer].float().cpu().numpy(), fit.task.cpu().numpy())
-        out_.append(float(probe.score(tt[layer].float().cpu().numpy(), test.task.cpu().numpy())))
-    return out_
+    return [PROBES[kind](tf[layer].float().cpu(), fit.task.cpu(), tt[layer].float().cpu(), test.task.cpu(), seed)
+            for layer in layers]
 
 
 def eval_batch(task_cfg: dict, n: int, k: int, g: torch.Generator, **ood) -> D.Batch:
@@ -88,12 +133,16 @@ def eval_batch(task_cfg: dict, n: int, k: int, g: torch.Generator, **ood) -> D.B
 
 
 @torch.no_grad()
-def tvp_table(model: GPT, task_cfg: dict, n: int, device, context_ks=(), *, seed: int) -> pd.DataFrame:
+def tvp_table(model: GPT, task_cfg: dict, n: int, device, context_ks=(), *, seed: int,
+              untrained: GPT | None = None) -> pd.DataFrame:
     """One row per (k, vectors, layer). At the trained k: TVP with per-prompt vectors and, for the offset family,
     with task-averaged vectors, with the query-preserving added patch, and the held-out accuracy of a linear probe
-    of the task ("linear probe": fitted on other prompts of the same tasks, from another stream). At every other
-    context length of `context_ks` (the brief's claim 2: the best layer moves with the context): the vectors of
-    the brief's protocol, per-prompt and, for the offset family, task-averaged."""
+    of the task ("linear probe": fitted on other prompts of the same tasks, from another stream). With `untrained`
+    (the same architecture at its initialisation) also an MLP probe of the model and of that network ("mlp probe",
+    "mlp probe, untrained"): random features of the demos already carry the offset nonlinearly, so a trained
+    model's MLP probe means something only above this control. At every other context length of `context_ks`
+    (the brief's claim 2: the best layer moves with the context): the vectors of the brief's protocol,
+    per-prompt and, for the offset family, task-averaged."""
     discrete = D.is_discrete(task_cfg)
     k0 = task_cfg["k"]
     if any(k > max(k0, task_cfg["k_ood"]) or k < 1 for k in context_ks):
@@ -110,8 +159,13 @@ def tvp_table(model: GPT, task_cfg: dict, n: int, device, context_ks=(), *, seed
                       "zero_shot": r["zero_shot"]} for layer, s in enumerate(r["tvp"])]
         if discrete and k == k0:
             fit = eval_batch(task_cfg, n, k, eval_generator(seed, _PROBE, device))
-            rows += [{"k": k, "vectors": "linear probe", "layer": layer, "tvp": s, "icl": r["icl"],
-                      "zero_shot": r["zero_shot"]} for layer, s in enumerate(task_probe(model, fit, b))]
+            for kind in PROBES if untrained is not None else ["linear probe"]:
+                rows += [{"k": k, "vectors": kind, "layer": layer, "tvp": s, "icl": r["icl"],
+                          "zero_shot": r["zero_shot"]} for layer, s in enumerate(task_probe(model, fit, b, kind, seed))]
+            if untrained is not None:
+                rows += [{"k": k, "vectors": UNTRAINED, "layer": layer, "tvp": s, "icl": r["icl"],
+                          "zero_shot": r["zero_shot"]}
+                         for layer, s in enumerate(task_probe(untrained, fit, b, "mlp probe", seed))]
     return pd.DataFrame(rows).assign(metric="accuracy" if discrete else "mse")
 
 
@@ -160,6 +214,10 @@ def evaluate_checkpoint(path, cfg: dict, device, *, seed: int) -> dict[str, pd.D
     task, ev = cfg["task"], cfg["eval"]
     # a shallower baseline (paper scale) is projected at the same relative depth, not at its last residual
     layer = cfg["model"].get("tvp_layer") or min(ev["pca_layer"], cfg["model"]["n_layer"] // 2)
-    return {"tvp": tvp_table(model, task, ev["prompts"], device, ev.get("context_ks", ()), seed=seed),
+    # the MLP probes (about 15 s of CPU a model) read the baselines' encoding, the paper's weak or non-local case; a
+    # TVP-loss model's vector is read by TVP itself
+    untrained = initial_model(mcfg, seed).to(device) if cfg["model"].get("tvp_layer") is None else None
+    return {"tvp": tvp_table(model, task, ev["prompts"], device, ev.get("context_ks", ()), seed=seed,
+                             untrained=untrained),
             "ood": ood_table(model, task, ev["prompts"], device, seed=seed),
             "pca": pca_table(model, task, layer, ev["pca_prompts"], device, seed=seed)}

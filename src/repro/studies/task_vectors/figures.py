@@ -13,7 +13,8 @@ def _trained(tvp: pd.DataFrame, k: int | None) -> pd.DataFrame:
 
 def tvp_by_layer(tvp: pd.DataFrame, layers: dict, k: int | None = None):
     """TVP score per layer for every model at the trained context length k (per-prompt vectors, task-averaged,
-    the query-preserving added patch) and the held-out accuracy of a linear probe of the task, with the model's
+    the query-preserving added patch) and the held-out accuracy of a linear and an MLP probe of the task (and of the
+    MLP probe on the untrained network, the control), with the model's
     ICL (dotted) and zero-shot (dash-dot) scores; means over seeds, the band spans the seeds (min to max); the
     prescribed TVP-loss layer is shaded."""
     tvp = _trained(tvp, k)
@@ -25,7 +26,9 @@ def tvp_by_layer(tvp: pd.DataFrame, layers: dict, k: int | None = None):
         for vec, ls, color, label in (("per-prompt", "-", "C0", "TVP, per-prompt vectors"),
                                       ("task-averaged", "--", "C0", "TVP, task-averaged vectors"),
                                       ("task-added", "-", "C4", "TVP, + task mean (query kept)"),
-                                      ("linear probe", ":", "C7", "linear probe of the task (held out)")):
+                                      ("linear probe", ":", "C7", "linear probe of the task (held out)"),
+                                      ("mlp probe", "--", "C7", "MLP probe of the task (held out)"),
+                                      ("mlp probe, untrained", ":", "C5", "MLP probe, untrained network")):
             sub = g[g.vectors == vec]
             if len(sub):
                 h = sub.groupby("layer").tvp
@@ -44,7 +47,11 @@ def tvp_by_layer(tvp: pd.DataFrame, layers: dict, k: int | None = None):
     axes[0][0].set_ylabel(f"query {metric}")
     if metric == "mse":
         axes[0][0].set_yscale("log")
-    axes[0][-1].legend(fontsize=8)
+    handles = {}  # every line of every panel (the MLP probes are drawn on baselines only)
+    for ax in axes[0]:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    axes[0][-1].legend(handles.values(), handles.keys(), fontsize=8)
     return fig
 
 
