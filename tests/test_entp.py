@@ -127,13 +127,20 @@ def test_carries_counted_as_the_repository_counts_them():
     assert D.count_carries(a, b).tolist() == [brute(x, y) for x, y in zip(a, b)]
 
 
-def test_packed_stream_is_the_training_text_cut_into_blocks():
+def test_packed_stream_yields_a_window_at_every_offset():
+    """The repository's block dataset: one window per offset of the packed text, the tail included."""
     pairs = np.array([[12, 34], [5, 7], [99, 1]])
     stream = D.packed_stream(pairs, reverse=True)
     assert D.decode(stream) == "$12+34=64$\n$5+7=21$\n$99+1=001$\n"
-    x, y = D.stream_blocks(stream, 8)  # 31 tokens: three whole blocks and the tail
-    assert x.shape == (4, 8) and torch.equal(x[:3].flatten(), stream[:24]) and torch.equal(y[:3].flatten(), stream[1:25])
-    assert torch.equal(x[3], stream[-9:-1]) and torch.equal(y[3], stream[-8:])  # the last line is trained on too
+    x, y = D.stream_windows(stream, 8)  # 31 tokens: 23 windows, offsets 0..22
+    assert x.shape == y.shape == (len(stream) - 8, 8)
+    for i in range(len(stream) - 8):
+        assert torch.equal(x[i], stream[i:i + 8]) and torch.equal(y[i], stream[i + 1:i + 9]), i
+    assert torch.equal(y[-1], stream[-8:])  # the last window ends on the stream's last token: nothing dropped
+    # every character after the first is a target at every position it can take in a window
+    assert sorted(set(torch.arange(len(stream)).unfold(0, 9, 1)[:, 1:].flatten().tolist())) == list(range(1, 31))
+    with pytest.raises(ValueError, match="no window"):
+        D.stream_windows(stream[:8], 8)
 
 
 def test_lm_objective_trains_on_every_character_and_learns():
@@ -142,7 +149,7 @@ def test_lm_objective_trains_on_every_character_and_learns():
     cfg = dict(model=dict(n_layer=2, n_head=2, d_model=32), block=16, batch=8, steps=150, lr=3e-3,
                weight_decay=0.0, warmup=10, min_lr_ratio=0.1, eval_every=25, save_every=10**6, buckets=2)
     stream = D.packed_stream(train, reverse=True)
-    x, _ = D.stream_blocks(stream, 16)
+    x, _ = D.stream_windows(stream, 16)
     logits = {}
     for arch in ("decoder", "encoder"):
         model, hist = T.train_addition_lm(stream, D.encode_pairs(test, True), cfg, arch, seed=0,
@@ -309,6 +316,32 @@ def test_comparisons_within_two_standard_errors_over_seeds_do_not_hold():
     assert _verdicts(1.2, 0.95, 0.0, 0.0, 0.2)["length_generalisation"] is False
 
 
+def test_length_generalisation_needs_its_margin():
+    """Issue 32: the encoder's edge on longer operands must clear the config's margin with its whole interval."""
+    from repro.studies.entp.claims import all_claims
+    margins = {"length_generalisation": 0.1}
+
+    def holds(gaps):
+        tables = _claim_tables(1.2, 0.95, 0.0, 0.1, 0.5, longer_gaps=gaps)
+        return {c.id: c for c in all_claims(*tables, gates=GATES, margins=margins)}["length_generalisation"]
+    assert holds((0.6, 0.5, 0.55)).holds is True  # the paper's size of effect (0.73 against 0.17)
+    assert holds((-0.1, -0.2, -0.15)).holds is False  # the paper wrong: the decoder ahead
+    assert holds((0.05, 0.05, 0.05)).holds is False  # clear of zero but under the margin
+    assert holds((0.4, -0.1, 0.2)).holds is False  # above the margin on average, within noise
+    c = holds((0.6, 0.5, 0.55))
+    assert c.measured["margin"] == 0.1 and "answer-only" in c.measured["objective"] and "every character" in c.rule
+
+
+def test_count3_lower_loss_needs_three_seeds_and_two_standard_errors():
+    """Issue 32: the 0.006 one-seed gap is not measured; the paper wrong fails; within noise fails; a clear gap
+    on three seeds holds."""
+    v = lambda gaps: _verdicts(1.2, 0.95, 0.0, 0.1, 0.5, lower_gaps=gaps, seeds=len(gaps))  # noqa: E731
+    assert v((0.006,))["count3_encoder_lower_loss"] is None
+    assert v((-0.1, -0.05, -0.2))["count3_encoder_lower_loss"] is False
+    assert v((0.02, -0.01, 0.006))["count3_encoder_lower_loss"] is False
+    assert v((0.3, 0.2, 0.25))["count3_encoder_lower_loss"] is True
+
+
 def test_one_seed_has_no_spread_and_never_holds():
     """The issue's case: a 0.006 loss gap on one seed (Count3 uses the top-level seeds, [0] by default)."""
     from repro.core.claims import records
@@ -355,6 +388,9 @@ def test_untrained_models_are_not_measured():
 def test_every_scale_sets_the_gates():
     cfg = yaml.safe_load((Path(__file__).parents[1] / "config/studies/entp.yaml").read_text())
     assert all(set(cfg[s]["gates"]) == set(GATES) for s in ("smoke", "small", "paper"))
+    assert all(cfg[s]["margins"]["length_generalisation"] > 0 for s in ("smoke", "small", "paper"))
+    # the paired Count3 comparison is judged at small and paper scale: three seeds or more
+    assert all(len(cfg[s]["count3"]["seeds"]) >= 3 for s in ("small", "paper"))
 
 
 def test_count3_test_seeds_are_disjoint_from_training_draws():

@@ -201,8 +201,8 @@ def test_entp_changes_rerun_only_entp(smoke):
 def test_new_seed_adds_jobs_and_reruns_nothing_else(smoke):
     plan = planned_rules(smoke, "--config seeds=[0,1]")
     assert plan == {"dual_modes_train": 2, "dual_modes_evaluate": 2, "dual_modes_figures": 1,
-                    "dual_modes_claims": 1, "entp_count3": 2, "entp_figures": 1, "entp_claims": 1,
-                    "report": 1, "all": 1}  # task_superposition lists its own seeds (issue 31)
+                    "dual_modes_claims": 1, "report": 1, "all": 1}
+    # task_superposition (issue 31) and entp's Count3 (issue 32) list their own seeds
 
 
 def test_lint_and_format_are_clean(smoke):

@@ -11,7 +11,8 @@ with Job(snakemake) as job:
     i = snakemake.input
     found = claims.all_claims(pd.concat([read_parquet(p) for p in i.count3]),
                               pd.concat([read_parquet(p) for p in i.addition]),
-                              pd.concat([read_parquet(p) for p in i.length]), gates=snakemake.params.gates)
+                              pd.concat([read_parquet(p) for p in i.length]), gates=snakemake.params.gates,
+                              margins=snakemake.params.margins)
     recs = records(expect_only(found, snakemake.params.expected, job.scale), job.scale)
     job.write_json(recs, snakemake.output.claims)
     job.write_json(metrics_summary(recs), snakemake.output.metrics)

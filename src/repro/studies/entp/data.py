@@ -12,8 +12,9 @@ on the answer digits and the closing "$" only, i.e. on what greedy generation af
 The ENTP repository's sample-efficiency data (`entp_addition_split`): every pair (a, b) of at most `digits`
 digits with at least two digits in one operand; at 3 digits 90% of the 3-digit pairs are dropped first
 (stratified by carries); train and test are drawn stratified by (digits, carries); every one-digit pair is then
-added to training and none is ever tested. Training text is the lines "$a+b=c$" packed into one stream and cut
-into blocks (language-model training with a loss on every character).
+added to training and none is ever tested. Training text is the lines "$a+b=c$" packed into one stream, from
+which the repository takes a window of `block` characters at every offset (language-model training with a loss
+on every character).
 """
 
 from __future__ import annotations
@@ -232,16 +233,12 @@ def packed_stream(pairs: np.ndarray, reverse: bool) -> torch.Tensor:
     return torch.cat(lines)
 
 
-def stream_blocks(stream: torch.Tensor, block: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Non-overlapping blocks of the stream (the repo's BlockDataset): inputs (n, block) and next-token targets.
-    The repo drops the stream's last partial block, which holds the last one-digit lines; here one more block,
-    the stream's last `block` inputs, covers them, so every training line is trained on."""
-    n = (len(stream) - 1) // block
-    if n < 1:
-        raise ValueError(f"entp addition: a training stream of {len(stream)} tokens has no block of {block}")
-    x = stream[: n * block].view(n, block)
-    y = stream[1: n * block + 1].view(n, block)
-    if (len(stream) - 1) % block:
-        x = torch.cat([x, stream[-block - 1:-1][None]])
-        y = torch.cat([y, stream[-block:][None]])
-    return x, y
+def stream_windows(stream: torch.Tensor, block: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ENTP repository's block dataset: a window of `block` inputs at **every offset** of the stream, with its
+    next-token targets. Window i holds inputs stream[i : i + block] and targets stream[i + 1 : i + block + 1], for
+    i = 0 .. len(stream) - block - 1, so the last window ends on the stream's last token (nothing is dropped).
+    Returned as views of the stream, (n_windows, block) each, without copying it block times."""
+    if len(stream) < block + 1:
+        raise ValueError(f"entp addition: a training stream of {len(stream)} tokens has no window of {block}")
+    w = stream.unfold(0, block + 1, 1)  # (len - block, block + 1): every offset
+    return w[:, :-1], w[:, 1:]

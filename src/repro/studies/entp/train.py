@@ -154,16 +154,17 @@ def addition_metrics(model: GPT, split, buckets: int, chunk: int = 512) -> dict:
 
 def train_addition_lm(stream: torch.Tensor, test_split, cfg: dict, arch: str, *, seed: int, device,
                       desc: str = "entp/addition") -> tuple[GPT, pd.DataFrame]:
-    """The ENTP repository's training: the packed training text cut into non-overlapping blocks of cfg['block']
-    tokens, one shuffled pass over the blocks per epoch, next-token loss on every position of a block (the encoder
-    runs one bidirectional pass per prefix, batched). The model sees a test line alone from position 0."""
+    """The ENTP repository's training: a window of cfg['block'] tokens at every offset of the packed training text
+    (data.stream_windows), one shuffled pass over the windows per epoch, next-token loss on every position of a
+    window (the encoder runs one bidirectional pass per prefix, batched). The model sees a test line alone from
+    position 0."""
     torch.manual_seed(seed)
     m_cfg, block = cfg["model"], cfg["block"]
     need = int((test_split[2]).max()) - 1  # the longest test line's positions ("$a+b=c$" without its last "$")
     if block < need:
         raise ValueError(f"entp addition: lm.block {block} is shorter than a test line needs ({need} positions)")
     model = make_model(arch, m_cfg["n_layer"], m_cfg["n_head"], m_cfg["d_model"], D.ADD_VOCAB, block)
-    x, y = (t.to(device) for t in D.stream_blocks(stream, block))
+    x, y = (t.to(device) for t in D.stream_windows(stream, block))
     pos = torch.arange(block, device=device)
 
     def batch_fn(g):
