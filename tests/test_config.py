@@ -60,6 +60,21 @@ def test_bad_study_config_names_the_nested_key(tmp_path, cfg):
         assert expect in str(err.value) and "dual_modes.yaml" in str(err.value), str(err.value)
 
 
+def test_duplicate_key_in_a_study_config_stops_with_its_name_and_line(tmp_path, cfg):
+    """PyYAML would keep the second value silently; DVC refuses the file at `dvc commit` (issue 32's entp slip)."""
+    cfg = {**cfg, "studies": ["dual_modes"]}
+    text = open(f"{ROOT}/config/studies/dual_modes.yaml").read()
+    assert "\nsmall:" in text
+    text = text.replace("\nsmall:", "\nsmall:\n  threads: 1\n  threads: 2", 1)
+    assert yaml.safe_load(text)["small"]["threads"] == 2  # the plain loader accepts it: the check is ours
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "studies" / "dual_modes.yaml").write_text(text)
+    with pytest.raises(C.ConfigError) as err:
+        C.load(cfg, tmp_path, f"{ROOT}/workflow/schemas")
+    msg = str(err.value)
+    assert "'threads' appears twice" in msg and "dual_modes.yaml" in msg and "line " in msg and "\n" not in msg, msg
+
+
 def test_fractions_in_configs():
     assert C.number("1/81") == pytest.approx(1 / 81)
     assert C.number(0.5) == 0.5

@@ -20,6 +20,31 @@ class ConfigError(ValueError):
     """One-line, user-facing description of what is wrong in which file at which key."""
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys without a word; DVC's parser (ruamel) refuses the file at
+    `dvc commit`, so a duplicate is an error here, where it can name the key."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(f"{self.name}: key '{key}' appears twice in one mapping "
+                                  f"(line {key_node.start_mark.line + 1})")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: str | Path):
+    path = Path(path)
+    loader = _StrictLoader(path.read_text())
+    loader.name = str(path)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def _describe(err: jsonschema.ValidationError, source: str) -> str:
     where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
     schema = err.schema if isinstance(err.schema, dict) else {}
@@ -51,7 +76,7 @@ def load_study(study: str, scale: str, config_dir: str | Path = "config",
     path = Path(config_dir) / "studies" / f"{study}.yaml"
     if not path.exists():
         raise ConfigError(f"config: key 'studies' names '{study}' but {path} does not exist")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = read_yaml(path) or {}
     validate(data, Path(schema_dir) / f"{study}.schema.yaml", str(path))
     return canonical(data[scale])
 
